@@ -1,0 +1,45 @@
+"""lrjax: gradient descent for logistic regression, as derived on a computation graph.
+
+z = w·x + b, a = σ(z), L(a, y) = -(y·log a + (1 - y)·log(1 - a));
+da = -y/a + (1 - y)/(1 - a), dz = a - y, dw = x·dz, db = dz; w -= α·dw, b -= α·db.
+"""
+
+from lrjax._backward import GradientCheck, autodiff_grads, backward, check_gradients
+from lrjax._data import (
+    Dataset,
+    load,
+    load_breast_cancer,
+    load_csv,
+    load_npz,
+    standardize,
+    train_test_split,
+)
+from lrjax._forward import forward
+from lrjax._loss import cost, loss
+from lrjax._train import accuracy, fit, predict, step
+from lrjax._types import Grads, Params
+
+__all__ = [
+    "Dataset",
+    "GradientCheck",
+    "Grads",
+    "Params",
+    "accuracy",
+    "autodiff_grads",
+    "backward",
+    "check_gradients",
+    "cost",
+    "fit",
+    "forward",
+    "load",
+    "load_breast_cancer",
+    "load_csv",
+    "load_npz",
+    "loss",
+    "predict",
+    "standardize",
+    "step",
+    "train_test_split",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,126 @@
+"""Gradient descent: one update step, the jit-compiled training loop, predictions."""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from lrjax._backward import grads_from_logits
+from lrjax._forward import logits
+from lrjax._loss import loss_from_logits
+from lrjax._types import Grads, Params
+from lrjax._validate import check_params, check_positive, check_x, check_y
+
+
+def step(params: Params, grads: Grads | Params, learning_rate) -> Params:
+    """One gradient-descent update: w -= α·dw, b -= α·db.
+
+    Args:
+        params: the current ``Params(w: (n,), b: ())``.
+        grads: ``Grads`` from :func:`lrjax.backward` or ``Params`` from
+            :func:`lrjax.autodiff_grads`.
+        learning_rate: α, a positive scalar (may be traced, e.g. under vmap).
+
+    Returns:
+        The updated ``Params``, in the dtype of ``params``.
+    """
+    dw, db = (grads.dw, grads.db) if isinstance(grads, Grads) else (grads.w, grads.b)
+    lr = jnp.asarray(learning_rate).astype(params.w.dtype)
+    return Params(w=params.w - lr * dw, b=params.b - lr * db)
+
+
+def _cost_and_grads(params: Params, X: jax.Array, y: jax.Array):
+    z = logits(params, X)
+    return jnp.mean(loss_from_logits(z, y)), grads_from_logits(X, z, y)
+
+
+@partial(jax.jit, static_argnames="steps")
+def _fit(X, y, learning_rate, init, steps):
+    def body(params, _):
+        c, g = _cost_and_grads(params, X, y)
+        return step(params, g, learning_rate), c
+
+    return jax.lax.scan(body, init, length=steps)
+
+
+def fit(
+    X: jax.Array,
+    y: jax.Array,
+    *,
+    learning_rate: float,
+    steps: int,
+    init: Params | None = None,
+) -> tuple[Params, jax.Array]:
+    """Full-batch gradient descent with the hand-written gradients.
+
+    The whole loop is one XLA program (``lax.scan`` inside ``jit``), compiled
+    once per (shape, dtype, steps).
+
+    Args:
+        X: (m, n) features, one example per row, floating point.
+        y: (m,) labels in {0, 1}.
+        learning_rate: α > 0.
+        steps: number of updates, a positive int.
+        init: starting ``Params``; zeros of X's dtype by default.
+
+    Returns:
+        ``(params, history)``: the trained ``Params`` and the (steps,) cost
+        before each update.
+
+    Raises:
+        ValueError: on bad shapes, labels, non-finite X, non-positive steps or
+            learning_rate.
+    """
+    X = jnp.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected X of shape (m, n), got {X.shape}: "
+            + ("pass X.reshape(1, -1) for one example" if X.ndim == 1 else "reshape it to (m, n)")
+        )
+    check_x(X, X.shape[1], name="X")
+    check_y(y, X)
+    check_positive("learning_rate", learning_rate)
+    check_positive("steps", steps, integer=True)
+    if init is None:
+        init = Params(w=jnp.zeros(X.shape[1], X.dtype), b=jnp.zeros((), X.dtype))
+    else:
+        check_params(init)
+        check_x(X, init.w.shape[0], name="X")
+        if init.w.dtype != X.dtype:
+            raise ValueError(
+                f"Expected init in X's dtype {X.dtype}, got {init.w.dtype}: "
+                f"pass Params(init.w.astype(X.dtype), init.b.astype(X.dtype))"
+            )
+    y = jnp.asarray(y).astype(X.dtype)
+    return _fit(X, y, learning_rate, init, steps)
+
+
+def predict(params: Params, X: jax.Array) -> jax.Array:
+    """0/1 labels: 1 where a = σ(z) >= 0.5, i.e. where z >= 0.
+
+    Args:
+        params: ``Params(w: (n,), b: ())``.
+        X: (m, n) or one example (n,).
+
+    Returns:
+        int32 labels, shape (m,) or ().
+    """
+    check_params(params)
+    check_x(X, params.w.shape[0], name="X")
+    return (logits(params, X) >= 0).astype(jnp.int32)
+
+
+def accuracy(params: Params, X: jax.Array, y: jax.Array) -> jax.Array:
+    """Fraction of examples whose predicted label equals y.
+
+    Args:
+        params: ``Params(w: (n,), b: ())``.
+        X: (m, n) features.
+        y: (m,) labels in {0, 1}.
+
+    Returns:
+        A scalar in [0, 1], in X's dtype.
+    """
+    check_y(y, X)
+    hits = predict(params, X) == jnp.asarray(y).astype(jnp.int32)
+    return jnp.mean(hits.astype(jnp.result_type(X)))

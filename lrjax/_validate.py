@@ -1,0 +1,121 @@
+"""Checks at the public boundary, with messages that name the fix.
+
+Shape checks read only static shapes, so they run once while a function is
+traced and cost nothing inside ``jit``. Value checks (labels in {0, 1}, finite
+features) need concrete arrays; under a transformation they are skipped.
+"""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrjax._types import Params
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _shape(x) -> tuple:
+    return tuple(np.shape(x))
+
+
+def check_params(params) -> None:
+    """Raise ``ValueError`` unless ``params`` is ``Params(w: (n,), b: ())``."""
+    if not isinstance(params, Params):
+        raise ValueError(
+            f"Expected params to be lrjax.Params(w, b), got {type(params).__name__}: "
+            "build it with lrjax.Params(w=jnp.zeros(n), b=jnp.zeros(()))"
+        )
+    w_shape, b_shape = _shape(params.w), _shape(params.b)
+    if len(w_shape) != 1:
+        fix = "pass w.ravel()" if len(w_shape) == 2 and 1 in w_shape else "w must be 1-D"
+        raise ValueError(f"Expected params.w of shape (n,), got {w_shape}: {fix}")
+    if b_shape != ():
+        raise ValueError(
+            f"Expected params.b of shape () (a scalar), got {b_shape}: pass b.reshape(())"
+        )
+    _check_floating("params.w", params.w)
+    _check_floating("params.b", params.b)
+
+
+def _check_floating(name: str, x) -> None:
+    dtype = jnp.result_type(x)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"Expected {name} to hold floating-point numbers, got dtype {dtype}: "
+            f"pass {name.split('.')[-1]}.astype(jnp.float32)"
+        )
+
+
+def check_x(x, n: int, *, name: str = "x") -> None:
+    """Raise unless ``x`` is one example (n,) or a batch (m, n) of floats."""
+    shape = _shape(x)
+    if len(shape) not in (1, 2):
+        raise ValueError(
+            f"Expected {name} of shape (n,) = ({n},) for one example or (m, n) for a batch, "
+            f"got {shape}: reshape it to (m, {n})"
+        )
+    if shape[-1] != n:
+        hint = (
+            f": pass {name}.T (lrjax stores one example per row)"
+            if len(shape) == 2 and shape[0] == n
+            else f": {name} must have one column per weight"
+        )
+        raise ValueError(f"Expected {name} with {n} features (last axis), got shape {shape}{hint}")
+    _check_floating(name, x)
+    if _is_concrete(x) and not bool(np.isfinite(np.asarray(x)).all()):
+        bad = int((~np.isfinite(np.asarray(x))).sum())
+        raise ValueError(
+            f"Expected finite values in {name}, found {bad} NaN or infinite entries: "
+            "drop or impute those rows first"
+        )
+
+
+def check_y(y, x, *, name: str = "y") -> None:
+    """Raise unless ``y`` has one label in {0, 1} per example of ``x``."""
+    x_shape, y_shape = _shape(x), _shape(y)
+    expected = x_shape[:-1]
+    if y_shape != expected:
+        if len(expected) == 1:
+            want = f"(m,) = {expected}"
+            fix = (
+                f"pass {name}.ravel()"
+                if math.prod(y_shape) == expected[0]
+                else (f"{name} needs one label per row of x")
+            )
+        else:
+            want = "() (a scalar) for one example"
+            fix = (
+                f"pass {name}.reshape(())"
+                if math.prod(y_shape) == 1
+                else ("one example takes one label")
+            )
+        raise ValueError(f"Expected {name} of shape {want}, got {y_shape}: {fix}")
+    if _is_concrete(y):
+        values = np.asarray(y)
+        bad = ~((values == 0) | (values == 1))
+        if bad.any():
+            shown = np.unique(values[bad])[:5].tolist()
+            raise ValueError(
+                f"Expected labels in {{0, 1}} in {name}, found {shown}: "
+                f"map the classes to 0 and 1, e.g. ({name} == positive_class).astype(int)"
+            )
+
+
+def check_positive(name: str, value, *, integer: bool = False) -> None:
+    """Raise unless ``value`` is a positive (integer) number."""
+    if integer:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(
+                f"Expected {name} to be a positive int, got {value!r}: pass e.g. {name}=1000"
+            )
+    if _is_concrete(value):
+        v = float(np.asarray(value))
+        if not (v > 0 and math.isfinite(v)):
+            raise ValueError(
+                f"Expected {name} > 0, got {value!r}: pass a positive value, e.g. "
+                f"{name}={'1000' if integer else '0.1'}"
+            )

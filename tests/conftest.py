@@ -1,0 +1,20 @@
+"""Shared test configuration: strict JAX numerics for every test.
+
+Strict dtype promotion and rank promotion errors make any silent float64
+upcast or implicit broadcast in lrjax fail loudly here. Tests that need float64
+enter ``jax.enable_x64(True)`` themselves, so the default (float32) is what
+the rest of the suite sees, as users do.
+"""
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def x64():
+    """Run the test with 64-bit floats enabled (and restore afterwards)."""
+    with jax.enable_x64(True):
+        yield
