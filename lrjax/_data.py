@@ -54,13 +54,19 @@ def load_csv(path: str | Path, *, target: str) -> Dataset:
                 f"{path} has no column {target!r}; its columns are {header}: "
                 "pass --target with one of them"
             )
-        rows = list(reader)
+        rows = [row for row in reader if row]
+    for line, row in enumerate(rows, start=2):
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}, line {line}: every row must have {len(header)} cells like the header, "
+                f"got {len(row)}"
+            )
     try:
-        table = np.array([[float(v) for v in row] for row in rows if row], dtype=np.float64)
+        table = np.array([[float(v) for v in row] for row in rows], dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"{path}: every cell must be a number ({err})") from None
-    if table.ndim != 2 or table.shape[1] != len(header):
-        raise ValueError(f"{path}: every row must have {len(header)} cells like the header")
+    if table.shape[0] == 0:
+        raise ValueError(f"{path} has a header but no rows: expected one row per example")
     j = header.index(target)
     names = tuple(h for i, h in enumerate(header) if i != j)
     return Dataset(np.delete(table, j, axis=1), _labels(table[:, j], target), names, target)
@@ -119,8 +125,8 @@ def standardize(X_train, X_test=None):
         ``X_train`` scaled, or ``(X_train, X_test)`` scaled when X_test is given.
         A constant feature is centred and left unscaled.
     """
-    mean = jnp.mean(X_train, axis=0)
-    std = jnp.std(X_train, axis=0)
+    mean = jnp.mean(X_train, axis=0, keepdims=True)  # (1, n): explicit broadcasting
+    std = jnp.std(X_train, axis=0, keepdims=True)
     std = jnp.where(std > 0, std, 1)
     scaled = (X_train - mean) / std
     return scaled if X_test is None else (scaled, (X_test - mean) / std)

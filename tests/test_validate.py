@@ -1,0 +1,67 @@
+"""Every bad input is refused with a ValueError that names the argument and the fix."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import lrjax
+
+P = lrjax.Params(jnp.zeros(3), jnp.zeros(()))
+X = jnp.ones((200, 3))
+Y = jnp.asarray(np.arange(200) % 2)
+
+BAD_CALLS = {
+    "y-column-vector": (
+        lambda: lrjax.cost(P, X, Y.reshape(200, 1)),
+        r"Expected y of shape \(m,\) = \(200,\), got \(200, 1\): pass y.ravel\(\)",
+    ),
+    "y-wrong-length": (lambda: lrjax.backward(P, X, Y[:10]), r"got \(10,\).*one label per row"),
+    "y-for-one-example": (lambda: lrjax.backward(P, X[0], Y[:2]), r"shape \(\) .*one example"),
+    "x-transposed": (lambda: lrjax.forward(P, X.T), r"got shape \(3, 200\): pass x.T"),
+    "x-wrong-features": (lambda: lrjax.forward(P, jnp.ones((5, 4))), r"with 3 features"),
+    "x-3d": (lambda: lrjax.forward(P, jnp.ones((2, 2, 3))), r"reshape it to \(m, 3\)"),
+    "x-int": (lambda: lrjax.forward(P, jnp.ones((2, 3), jnp.int32)), r"astype\(jnp.float32\)"),
+    "x-nan": (
+        lambda: lrjax.cost(P, X.at[3, 1].set(jnp.nan), Y),
+        r"finite values in x, found 1 NaN",
+    ),
+    "x-inf": (
+        lambda: lrjax.fit(X.at[0, 0].set(jnp.inf), Y, learning_rate=0.1, steps=1),
+        r"finite values in X, found 1",
+    ),
+    "labels-not-binary": (lambda: lrjax.cost(P, X, Y * 2), r"labels in \{0, 1\}.*found \[2\]"),
+    "labels-minus-one": (
+        lambda: lrjax.fit(X, Y * 2 - 1, learning_rate=0.1, steps=1),
+        r"found \[-1\].*positive_class",
+    ),
+    "w-column": (lambda: lrjax.forward(lrjax.Params(jnp.zeros((3, 1)), 0.0), X), r"w.ravel\(\)"),
+    "b-vector": (lambda: lrjax.forward(lrjax.Params(jnp.zeros(3), jnp.zeros(1)), X), r"b.reshape"),
+    "params-tuple": (lambda: lrjax.forward((jnp.zeros(3), 0.0), X), r"lrjax.Params\(w, b\)"),
+    "steps-zero": (lambda: lrjax.fit(X, Y, learning_rate=0.1, steps=0), r"steps > 0, got 0"),
+    "steps-float": (lambda: lrjax.fit(X, Y, learning_rate=0.1, steps=10.0), r"positive int"),
+    "lr-negative": (lambda: lrjax.fit(X, Y, learning_rate=-1.0, steps=1), r"learning_rate > 0"),
+    "lr-nan": (lambda: lrjax.fit(X, Y, learning_rate=float("nan"), steps=1), r"learning_rate"),
+    "fit-one-example": (lambda: lrjax.fit(X[0], Y[0], learning_rate=0.1, steps=1), "reshape"),
+    "init-wrong-size": (
+        lambda: lrjax.fit(X, Y, learning_rate=0.1, steps=1, init=lrjax.Params(jnp.zeros(2), 0.0)),
+        r"with 2 features",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CALLS), ids=list(BAD_CALLS))
+def test_bad_input_raises_value_error_naming_the_fix(case):
+    call, pattern = BAD_CALLS[case]
+    with pytest.raises(ValueError, match=pattern):
+        call()
+
+
+def test_shape_checks_run_under_jit():
+    with pytest.raises(ValueError, match=r"pass y.ravel\(\)"):
+        jax.jit(lrjax.cost)(P, X, Y.reshape(200, 1))
+
+
+def test_value_checks_skip_under_tracing():
+    """Under jit labels are tracers: the call compiles, it does not raise."""
+    assert np.isfinite(jax.jit(lrjax.cost)(P, X, Y))
