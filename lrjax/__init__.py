@@ -16,6 +16,9 @@ from lrjax._data import (
 )
 from lrjax._forward import forward
 from lrjax._loss import cost, loss
+from lrjax._many import fit_many
+from lrjax._parallel import fit_sharded
+from lrjax._sgd import fit_sgd
 from lrjax._train import accuracy, fit, predict, step
 from lrjax._types import Grads, Params
 
@@ -30,6 +33,9 @@ __all__ = [
     "check_gradients",
     "cost",
     "fit",
+    "fit_many",
+    "fit_sgd",
+    "fit_sharded",
     "forward",
     "load",
     "load_breast_cancer",

@@ -5,6 +5,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
+from lrjax import _fused
 from lrjax._backward import grads_from_logits
 from lrjax._forward import logits
 from lrjax._loss import loss_from_logits
@@ -43,33 +44,12 @@ def _fit(X, y, learning_rate, init, steps):
     return jax.lax.scan(body, init, length=steps)
 
 
-def fit(
-    X: jax.Array,
-    y: jax.Array,
-    *,
-    learning_rate: float,
-    steps: int,
-    init: Params | None = None,
-) -> tuple[Params, jax.Array]:
-    """Full-batch gradient descent with the hand-written gradients.
-
-    The whole loop is one XLA program (``lax.scan`` inside ``jit``), compiled
-    once per (shape, dtype, steps).
-
-    Args:
-        X: (m, n) features, one example per row, floating point.
-        y: (m,) labels in {0, 1}.
-        learning_rate: α > 0.
-        steps: number of updates, a positive int.
-        init: starting ``Params``; zeros of X's dtype by default.
+def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "steps"):
+    """Validate the arguments shared by the fit functions.
 
     Returns:
-        ``(params, history)``: the trained ``Params`` and the (steps,) cost
-        before each update.
-
-    Raises:
-        ValueError: on bad shapes, labels, non-finite X, non-positive steps or
-            learning_rate.
+        ``(X, y, init)``: X as a 2-D jax array, y in X's dtype, and ``init``
+        (zeros of X's dtype when None).
     """
     X = jnp.asarray(X)
     if X.ndim != 2:
@@ -80,7 +60,8 @@ def fit(
     check_x(X, X.shape[1], name="X")
     check_y(y, X)
     check_positive("learning_rate", learning_rate)
-    check_positive("steps", steps, integer=True)
+    if steps is not None:
+        check_positive(steps_name, steps, integer=True)
     if init is None:
         init = Params(w=jnp.zeros(X.shape[1], X.dtype), b=jnp.zeros((), X.dtype))
     else:
@@ -91,8 +72,82 @@ def fit(
                 f"Expected init in X's dtype {X.dtype}, got {init.w.dtype}: "
                 f"pass Params(init.w.astype(X.dtype), init.b.astype(X.dtype))"
             )
-    y = jnp.asarray(y).astype(X.dtype)
+    return X, jnp.asarray(y).astype(X.dtype), init
+
+
+def fit(
+    X: jax.Array,
+    y: jax.Array,
+    *,
+    learning_rate: float,
+    steps: int,
+    init: Params | None = None,
+    method: str = "auto",
+) -> tuple[Params, jax.Array]:
+    """Full-batch gradient descent with the hand-written gradients.
+
+    The whole loop is one XLA program (``lax.scan`` inside ``jit``), compiled
+    once per (shape, dtype, steps). Every method computes the same formulas;
+    they differ only in how X is laid out and read (docs/performance.md):
+
+    * ``"scan"``: X as given, ``X @ w`` and ``dz @ X`` per step. Best while X
+      fits in cache, where the per-step overhead dominates.
+    * ``"transposed"``: X copied once to Xᵀ (n, m); both products then stream
+      memory at full speed on XLA:CPU.
+    * ``"fused"``: Xᵀ in cache-sized row blocks, one pass per step. One XLA
+      loop runs on one core, so on one device it is slower than "transposed";
+      :func:`lrjax.fit_sharded` runs it on every device.
+    * ``"sharded"``: :func:`lrjax.fit_sharded` over all devices.
+    * ``"auto"`` (default): "scan" for X under ``LARGE_BYTES`` (4 MiB) or off
+      CPU; on CPU, "transposed" on one device, and :func:`lrjax.fit_sharded`
+      over all local devices when there are several (e.g. after
+      ``jax.config.update("jax_num_cpu_devices", 2)``).
+
+    Args:
+        X: (m, n) features, one example per row, floating point.
+        y: (m,) labels in {0, 1}.
+        learning_rate: α > 0.
+        steps: number of updates, a positive int.
+        init: starting ``Params``; zeros of X's dtype by default.
+        method: how X is read, one of ``METHODS`` (above); the results agree
+            to rounding.
+
+    Returns:
+        ``(params, history)``: the trained ``Params`` and the (steps,) cost
+        before each update.
+
+    Raises:
+        ValueError: on bad shapes, labels, non-finite X, non-positive steps or
+            learning_rate, or an unknown method.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")
+    X, y, init = check_fit_inputs(X, y, learning_rate, steps, init)
+    if method == "auto":
+        method = _auto_method(X)
+    if method == "transposed":
+        return _fused.fit_transposed(X, y, learning_rate, init, steps)
+    if method == "fused":
+        rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
+        return _fused.fit_fused(X, y, learning_rate, init, steps, rows)
+    if method == "sharded":
+        from lrjax._parallel import fit_sharded  # imports _train: avoid the cycle
+
+        return fit_sharded(X, y, learning_rate=learning_rate, steps=steps, init=init)
     return _fit(X, y, learning_rate, init, steps)
+
+
+METHODS = ("auto", "scan", "transposed", "fused", "sharded")
+LARGE_BYTES = 4 * 2**20  # beyond the L2 caches of the measured CPU: the layout matters
+
+
+def _auto_method(X: jax.Array) -> str:
+    """The fastest measured path for X (docs/performance.md)."""
+    if X.size * X.dtype.itemsize < LARGE_BYTES or jax.default_backend() != "cpu":
+        return "scan"
+    if len(jax.local_devices()) > 1 and jax.process_count() == 1:
+        return "sharded"
+    return "transposed"
 
 
 def predict(params: Params, X: jax.Array) -> jax.Array:
