@@ -1,0 +1,357 @@
+"""The sandboxed child: runs one student's extracted code and answers case requests.
+
+Started by :mod:`grader._sandbox` as ``python -I -B _child.py REQ_FD RES_FD UID AUDIT DIR``
+(by path, so that the ``grader`` package and its hidden cases are never imported here).
+
+Order inside the child (each step relies on the one before):
+
+1. import NumPy, JAX and ``grader/_run.py`` (trusted code) and warm JAX up (jit, vmap,
+   float64), so every module the cases need is loaded while files may still be read;
+   ``_run`` gets a stub ``grader._cases`` that holds only ``Case`` and ``case_dtype`` --
+   no reference answers, no hidden cases, no lrjax reachable from this process;
+2. read the extracted cells from the request pipe;
+3. drop root (if started as root) to the uid the parent chose for this slot, so that
+   RLIMIT_NPROC counts only this sandbox's processes;
+4. install the PEP 578 audit hook (no reading outside the Python installation and this
+   folder, no writing outside this folder, no processes, sockets, ctypes, gc walks,
+   signals or code swapping);
+5. exec the student's cells in a fresh namespace;
+6. tell the parent the cells ran; only then does the parent send the cases (and a nonce);
+7. run each case with ``_run.run_case`` and send each outcome back as one JSON line.
+
+Stdout/stderr are the student's (the parent keeps a capped copy); results go only to the
+dedicated pipe ``RES_FD``. Nothing here decides a grade: the parent judges the numbers.
+"""
+
+import os
+import sys
+
+
+def _main() -> int:
+    req_fd, res_fd, uid, audit, folder = (
+        int(sys.argv[1]),
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        sys.argv[4] == "1",
+        sys.argv[5],
+    )
+    hidden = [os.path.dirname(os.path.abspath(__file__)), *sys.argv[6:]]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    os.chdir(folder)
+
+    import dataclasses
+    import importlib.util
+    import json
+    import linecache
+    import traceback
+    import types
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    run = _load_run(here, np, dataclasses, types, importlib.util)
+    case_cls = sys.modules["grader._cases"].Case
+    _warm_up(run, case_cls, np, jax, jnp)
+
+    write = os.write
+    dumps = json.dumps
+
+    def send(obj) -> None:
+        data = (dumps(obj, allow_nan=True) + "\n").encode()
+        while data:
+            data = data[write(res_fd, data) :]
+
+    reader = _LineReader(req_fd, os.read)
+    request = json.loads(reader.line())
+    if uid >= 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    if audit:
+        _disarm()
+        sys.addaudithook(_make_hook(folder, _read_roots(), hidden + _lrjax_dirs()))
+
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    errors = []
+    for cell in request["cells"]:
+        name = f"<cell {cell['grade_id']}>"
+        linecache.cache[name] = (len(cell["code"]), None, cell["code"].splitlines(True), name)
+        try:
+            exec(compile(cell["code"], name, "exec"), namespace)
+        except BaseException as exc:  # the student's cell failed: data for the parent
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            errors.append({"grade_id": cell["grade_id"], "error": text[:2000]})
+    send({"kind": "loaded", "errors": errors})
+
+    request = json.loads(reader.line())
+    nonce = request["nonce"]
+    for i, wire in enumerate(request["cases"]):
+        case = case_cls(
+            wire["function"], tuple(_from_wire(a, np) for a in wire["args"]), wire["mode"], ""
+        )
+        fn = namespace.get(case.function)
+        if callable(fn):
+            outcome = run.run_case(fn, case)
+            value, type_name, error = outcome.value, outcome.type_name, outcome.error
+        else:
+            value, type_name = None, ""
+            error = f"NameError: name {case.function!r} is not defined (or not a function)"
+        send(
+            {
+                "kind": "outcome",
+                "nonce": nonce,
+                "i": i,
+                "value": _to_wire(value, np),
+                "type_name": str(type_name)[:200],
+                "error": None if error is None else str(error)[:2000],
+            }
+        )
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # the student may have replaced or closed it
+            pass
+    send({"kind": "done", "nonce": nonce})
+    return 0
+
+
+class _LineReader:
+    """Reads newline-terminated messages from a pipe fd."""
+
+    def __init__(self, fd, read):
+        self.fd, self.read, self.buf = fd, read, b""
+
+    def line(self) -> str:
+        while b"\n" not in self.buf:
+            chunk = self.read(self.fd, 1 << 16)
+            if not chunk:
+                raise SystemExit("parent closed the request pipe")
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\n")
+        return head.decode()
+
+
+def _load_run(here, np, dataclasses, types, util):
+    """Load ``grader/_run.py`` with a stub ``grader._cases`` (Case and case_dtype only)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Case:
+        function: str
+        args: tuple
+        mode: str
+        label: str
+
+    def case_dtype(case):
+        return np.result_type(*case.args)
+
+    package = types.ModuleType("grader")
+    package.__path__ = []
+    cases = types.ModuleType("grader._cases")
+    cases.Case, cases.case_dtype = Case, case_dtype
+    sys.modules["grader"], sys.modules["grader._cases"] = package, cases
+    spec = util.spec_from_file_location("grader._run", os.path.join(here, "_run.py"))
+    run = util.module_from_spec(spec)
+    sys.modules["grader._run"] = run
+    spec.loader.exec_module(run)
+    return run
+
+
+# Pre-made raw-memory and raw-process primitives that fire no audit event when called.
+_DISARM = {
+    "ctypes": (
+        "memmove", "memset", "cast", "string_at", "wstring_at", "CFUNCTYPE", "PYFUNCTYPE",
+        "CDLL", "PyDLL", "cdll", "pydll", "pythonapi", "LibraryLoader", "_CFuncPtr", "_cast",
+        "_string_at", "_wstring_at", "_memmove_addr", "_memset_addr", "_cast_addr",
+        "_string_at_addr", "_wstring_at_addr", "_dlopen",
+    ),
+    "_ctypes": ("CFuncPtr", "_memmove_addr", "_memset_addr", "_cast_addr", "_string_at_addr",
+                "_wstring_at_addr", "dlopen", "dlsym", "dlclose", "call_function",
+                "call_cdeclfunction", "PyObj_FromPtr"),
+    "_posixsubprocess": ("fork_exec",),
+    "subprocess": ("_fork_exec",),
+}  # fmt: skip
+
+
+def _disarm() -> None:
+    """Replace raw-memory/raw-process primitives everywhere they are referenced.
+
+    They were loaded by NumPy/JAX before the hook, and calling them raises no audit
+    event. The hook also refuses importing these modules afresh. This closes the easy
+    paths; the OS layers (namespaces, own uid, rlimits) are the backstop for the rest.
+    """
+
+    def refused(*args, **kwargs):
+        raise PermissionError("sandbox: raw memory and process primitives are disabled")
+
+    originals = []
+    for module, names in _DISARM.items():
+        mod = sys.modules.get(module)
+        for name in names if mod is not None else ():
+            value = getattr(mod, name, None)
+            if value is not None and not isinstance(value, (int, str, bool)):
+                originals.append(value)
+            if hasattr(mod, name):
+                setattr(mod, name, refused)
+    cache = getattr(sys.modules.get("ctypes"), "_c_functype_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+    ids = {id(v) for v in originals}
+    for mod in list(sys.modules.values()):
+        attrs = getattr(mod, "__dict__", None)
+        if not isinstance(attrs, dict):
+            continue
+        for name, value in list(attrs.items()):
+            if id(value) in ids:
+                attrs[name] = refused
+
+
+def _warm_up(run, case_cls, np, jax, jnp) -> None:
+    """Run every mode once (float32 and float64) so lazy imports happen before the hook."""
+
+    def fn(x):
+        return jnp.exp(-x) * x + jax.nn.sigmoid(x)
+
+    for dtype in (np.float32, np.float64):
+        for mode, arg in (("call", np.ones(3, dtype)), ("jit", dtype(0.5)), ("vmap", np.ones(3))):
+            run.run_case(fn, case_cls("warm_up", (arg,), mode, "warm up"))
+    jax.grad(lambda x: jnp.sum(x * x))(jnp.ones(2))
+    np.testing.assert_allclose(np.ones(1), np.ones(1))
+
+
+def _to_wire(value, np):
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "data": arr.tolist()}
+
+
+def _from_wire(wire, np):
+    arr = np.asarray(wire["data"], dtype=np.dtype(wire["dtype"])).reshape(wire["shape"])
+    return arr[()] if wire.get("scalar") else arr
+
+
+def _lrjax_dirs():
+    """Where the lrjax package lives (the reference answers): never readable here."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lrjax")
+    return list(spec.submodule_search_locations or []) if spec else []
+
+
+def _read_roots():
+    """Folders whose files the student's code may read: the Python installation only."""
+    import site
+    import sysconfig
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots.update(sysconfig.get_paths().values())
+    roots.update(site.getsitepackages())
+    roots = {os.path.realpath(r) for r in roots if r}
+    return tuple(sorted(r.rstrip("/") + "/" for r in roots if r != "/"))
+
+
+# Events refused outright once student code may run.
+_DENY_PREFIXES = ("socket.", "ctypes.", "_ctypes.", "subprocess.", "os.exec", "os.spawn")
+_DENY = (
+    "os.system", "os.fork", "os.forkpty", "os.posix_spawn", "os.posix_spawnp", "os.kill",
+    "os.killpg", "os.startfile", "os.symlink", "os.link", "os.chdir", "os.chroot", "pty.spawn",
+    "signal.pthread_kill", "resource.setrlimit", "resource.prlimit", "gc.get_objects",
+    "gc.get_referrers", "gc.get_referents", "sys._current_frames", "webbrowser.open",
+    "syslog.openlog", "fcntl.ioctl", "os.setns",
+    "os.unshare", "mmap.__new__",
+)  # fmt: skip
+# Events whose path arguments must lie inside the sandbox folder.
+_WRITE_EVENTS = (
+    "os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.truncate",
+    "os.utime", "os.mkfifo", "os.mknod", "os.setxattr", "os.removexattr", "shutil.rmtree",
+    "shutil.copyfile", "shutil.copytree", "shutil.move", "shutil.copymode", "shutil.copystat",
+)  # fmt: skip
+_LIST_EVENTS = ("os.listdir", "os.scandir", "glob.glob", "glob.glob/2", "os.listxattr")
+_GUARDED_ATTRS = ("__code__", "__defaults__", "__kwdefaults__", "__globals__", "__closure__")
+
+# The hook's source: every value it needs is a literal constant or a C builtin bound as a
+# default, so student code cannot patch a global or a module the hook relies on
+# (its __code__/__defaults__ cannot be replaced either: those setters raise audit events).
+_HOOK_SOURCE = """
+def hook(event, args, _isinstance=isinstance, _str=str, _bytes=bytes, _int=int,
+         _fspath=fspath, _norm=normpath, _err=PermissionError, _len=len, _hasattr=hasattr):
+    if event == "open":
+        path, mode, flags = args
+        if _isinstance(path, _int):
+            return
+        path = _fspath(path)
+        if _isinstance(path, _bytes):
+            path = path.decode("utf-8", "surrogateescape")
+        if not path.startswith("/"):
+            path = FOLDER + path
+        path = _norm(path)
+        writes = (mode is not None and ("w" in mode or "a" in mode or "x" in mode
+                  or "+" in mode)) or (flags & WRITE_FLAGS) != 0
+        if (path + "/").startswith(FOLDER):
+            return
+        if not writes and path in READ_FILES:
+            return
+        if (not writes and (path + "/").startswith(READ_ROOTS)
+                and not (path + "/").startswith(HIDDEN_DIRS)):
+            return
+        raise _err("sandbox: open(" + path + ") refused: only this folder is writable and"
+                   " only the Python installation is readable")
+    if event == "import" and (args[0] in BLOCKED_IMPORTS
+                              or args[0].startswith(("ctypes.", "multiprocessing"))):
+        raise _err("sandbox: import " + args[0] + " refused")
+    if event in DENY or event.startswith(DENY_PREFIXES):
+        raise _err("sandbox: " + event + " refused (no processes, sockets, ctypes, gc walks,"
+                   " signals or code swapping in graded code)")
+    if event == "object.__setattr__" and _len(args) > 1 and args[1] in GUARDED_ATTRS:
+        raise _err("sandbox: setting " + _str(args[1]) + " refused")
+    if event in WRITE_EVENTS or event in LIST_EVENTS:
+        for item in args:
+            if _isinstance(item, (_str, _bytes)) or _hasattr(item, "__fspath__"):
+                path = _fspath(item)
+                if _isinstance(path, _bytes):
+                    path = path.decode("utf-8", "surrogateescape")
+                if not path.startswith("/"):
+                    path = FOLDER + path
+                path = _norm(path)
+                inside = (path + "/").startswith(FOLDER)
+                readable = ((path + "/").startswith(READ_ROOTS)
+                            and not (path + "/").startswith(HIDDEN_DIRS))
+                if not inside and not (event in LIST_EVENTS and readable):
+                    raise _err("sandbox: " + event + "(" + path + ") refused")
+"""
+
+
+def _make_hook(folder, read_roots, hidden_dirs):
+    """Build the audit hook with its policy baked in as constants."""
+    import posixpath
+
+    normpath = getattr(posixpath, "_path_normpath", None) or posixpath.normpath
+    consts = {
+        "FOLDER": os.path.realpath(folder).rstrip("/") + "/",
+        "READ_ROOTS": tuple(read_roots),
+        "HIDDEN_DIRS": tuple(os.path.realpath(d).rstrip("/") + "/" for d in hidden_dirs),
+        "READ_FILES": ("/dev/null", "/dev/urandom", "/etc/localtime"),
+        "DENY": _DENY,
+        "DENY_PREFIXES": _DENY_PREFIXES,
+        "WRITE_EVENTS": _WRITE_EVENTS,
+        "BLOCKED_IMPORTS": ("ctypes", "_ctypes", "_posixsubprocess", "_multiprocessing"),
+        "LIST_EVENTS": _LIST_EVENTS,
+        "GUARDED_ATTRS": _GUARDED_ATTRS,
+        "WRITE_FLAGS": os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND,
+    }
+    source = _HOOK_SOURCE
+    for name in sorted(consts, key=len, reverse=True):  # DENY_PREFIXES before DENY
+        source = source.replace(name, repr(consts[name]))
+    scope = {"__builtins__": {}, "fspath": os.fspath, "normpath": normpath,
+             "isinstance": isinstance, "str": str, "bytes": bytes, "int": int,
+             "PermissionError": PermissionError, "len": len, "hasattr": hasattr}  # fmt: skip
+    exec(compile(source, "<sandbox audit hook>", "exec"), scope)
+    hook = scope["hook"]
+    scope.clear()  # the hook's globals are now empty: nothing there to patch
+    return hook
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
