@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/lrjax train --plot demo-loss.png
+	$(BIN)/python assignments/demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

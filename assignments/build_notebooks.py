@@ -267,6 +267,16 @@ def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, point
     return {"nbgrader": meta}
 
 
+def solution_code() -> dict[str, str]:
+    """The reference solutions as plain functions, ``{"compute_da": "def compute_da...", ...}``.
+
+    What a student who gets everything right would write (used by the demo and tests).
+    """
+    return {
+        f"compute_{d}": f"def compute_{d}({SIGNATURES[d]}):\n    {SOLUTIONS[d]}\n" for d in POINTS
+    }
+
+
 def test_source(d: str, lang: str) -> str:
     """The test cell of ``compute_<d>``: the visible check, then the hidden one."""
     return (

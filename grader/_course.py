@@ -1,0 +1,136 @@
+"""Course chores with stock nbgrader: copy the course, make submissions, autograde, read scores.
+
+Used by the course demo (``assignments/demo.py``) and the course tests. Every
+nbgrader step runs the real ``nbgrader`` command of this Python environment in
+a subprocess, from the course root, exactly as an instructor would.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+COURSE = Path(__file__).resolve().parent.parent / "assignments"
+NOTEBOOK = "gradient_descent.ipynb"
+GRADED = ("test_da", "test_dz", "test_dw", "test_db")
+
+
+def assignment_name(lang: str) -> str:
+    """The assignment of the notebook in ``lang``: ``gradient_descent_en`` or ``_uk``."""
+    return f"gradient_descent_{lang}"
+
+
+def copy_course(dst: Path, src: Path = COURSE) -> Path:
+    """Copy the course (config and ``source/`` only, no working folders) into ``dst``.
+
+    Returns:
+        ``dst``, now an nbgrader course root.
+    """
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src / "nbgrader_config.py", dst / "nbgrader_config.py")
+    shutil.copytree(src / "source", dst / "source", dirs_exist_ok=True)
+    return dst
+
+
+def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``nbgrader *args`` in ``course`` with this environment's executables on PATH.
+
+    nbgrader itself calls ``alembic`` and starts kernels with ``python``; both must
+    come from this environment so that the kernels can ``import grader``.
+
+    Raises:
+        RuntimeError: if ``check`` and nbgrader exits with an error (its output attached).
+    """
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["JAX_PLATFORMS"] = "cpu"
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"nbgrader {' '.join(args)} failed with exit code {proc.returncode}:\n"
+            f"{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def released(course: Path, lang: str) -> nbformat.NotebookNode:
+    """The released (student) notebook of ``lang``; run ``generate_assignment`` first."""
+    return nbformat.read(course / "release" / assignment_name(lang) / NOTEBOOK, as_version=4)
+
+
+def inject(nb: nbformat.NotebookNode, code: dict[str, str]) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with solution cells replaced: ``{grade_id: source}``.
+
+    Raises:
+        KeyError: if ``nb`` has no solution cell with one of the grade ids.
+    """
+    nb = nbformat.from_dict(nb)
+    found = set()
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in code and cell.metadata["nbgrader"].get("solution"):
+            cell.source = code[grade_id]
+            found.add(grade_id)
+    missing = set(code) - found
+    if missing:
+        raise KeyError(f"No solution cells with grade ids {sorted(missing)} in the notebook")
+    return nb
+
+
+def submit(course: Path, lang: str, student: str, nb: nbformat.NotebookNode) -> Path:
+    """Place ``nb`` as ``student``'s submission, where ``nbgrader autograde`` looks."""
+    folder = course / "submitted" / student / assignment_name(lang)
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / NOTEBOOK)
+    return folder / NOTEBOOK
+
+
+def autograded(course: Path, lang: str, student: str) -> nbformat.NotebookNode:
+    """The notebook nbgrader executed for ``student``, with its outputs."""
+    path = course / "autograded" / student / assignment_name(lang) / NOTEBOOK
+    return nbformat.read(path, as_version=4)
+
+
+def scores(course: Path, lang: str) -> dict[str, dict[str, float]]:
+    """Points per graded cell for every student, read from ``gradebook.db``.
+
+    Returns:
+        ``{student: {"test_da": 3.0, ..., "total": 10.0}}``.
+    """
+    from nbgrader.api import Gradebook  # imported here: nbgrader is a dev dependency
+
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(assignment_name(lang)):
+            nb = gb.find_submission_notebook(
+                NOTEBOOK.removesuffix(".ipynb"), sub.assignment.name, sub.student.id
+            )
+            row = {grade.name: float(grade.score) for grade in nb.grades if grade.name in GRADED}
+            row["total"] = float(sub.score)
+            out[sub.student.id] = row
+    return out
+
+
+def cell_outputs(nb: nbformat.NotebookNode, grade_id: str) -> str:
+    """All text a cell printed or raised (stdout, stderr, tracebacks), joined."""
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            parts = []
+            for out in cell.get("outputs", []):
+                if out.output_type == "stream":
+                    parts.append(out.text)
+                elif out.output_type == "error":
+                    parts.append(f"{out.ename}: {out.evalue}")
+            return "\n".join(parts)
+    raise KeyError(f"No cell with grade id {grade_id!r}")
