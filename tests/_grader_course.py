@@ -1,0 +1,118 @@
+"""Build small nbgrader courses in a temporary folder for the grader's tests and benchmarks.
+
+The source notebook is the course's own (``assignments/source/``); a submission is that
+notebook as released (solutions cleared, hidden tests removed) with the student's code
+put into the solution cells.
+"""
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "gradient_descent_en"
+NOTEBOOK = "gradient_descent"
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+_SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
+_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
+
+
+def _read(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nbformat.read(path, as_version=4)
+
+
+def _write(nb, path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nbformat.write(nb, path)
+
+
+def _meta(cell):
+    return cell.metadata.get("nbgrader", {}) or {}
+
+
+def source_notebook(assignment=ASSIGNMENT):
+    """The course's source notebook for ``assignment``."""
+    return _read(REPO / "assignments" / "source" / assignment / f"{NOTEBOOK}.ipynb")
+
+
+def honest_cells(assignment=ASSIGNMENT) -> dict:
+    """``{solution grade_id: code}`` of the instructor's solution (markers removed)."""
+    return {
+        _meta(c)["grade_id"]: _SOLUTION.sub(lambda m: m.group(1), c.source)
+        for c in source_notebook(assignment).cells
+        if _meta(c).get("solution")
+    }
+
+
+def make_course(root: Path, assignment=ASSIGNMENT) -> Path:
+    """A course folder with the source notebook and nbgrader_config.py, no submissions."""
+    root = Path(root)
+    shutil.copytree(REPO / "assignments" / "source" / assignment, root / "source" / assignment)
+    shutil.copy(REPO / "assignments" / "nbgrader_config.py", root / "nbgrader_config.py")
+    return root
+
+
+def submit(course: Path, student: str, cells: dict | None = None, *, edit=None,
+           assignment=ASSIGNMENT) -> Path:  # fmt: skip
+    """Write a student's submission: the released notebook with ``cells`` filled in.
+
+    Args:
+        course: the course root.
+        student: the student id.
+        cells: ``{solution grade_id: code}``; solution cells not given keep the stub.
+        edit: optional ``edit(nb) -> nb`` applied last (to tamper with other cells).
+        assignment: the assignment name.
+
+    Returns:
+        The notebook's path.
+    """
+    nb = source_notebook(assignment)
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if meta.get("solution"):
+            cell.source = (cells or {}).get(meta["grade_id"], STUB)
+        elif meta.get("grade"):
+            cell.source = _HIDDEN.sub("", cell.source).rstrip()
+    if edit is not None:
+        nb = edit(nb)
+    folder = Path(course) / "submitted" / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(nb, folder / f"{NOTEBOOK}.ipynb")
+    (folder / "timestamp.txt").write_text("2026-11-25 12:00:00.000000 UTC")
+    return folder / f"{NOTEBOOK}.ipynb"
+
+
+def nbgrader(course: Path, *args, limit_mb=None, timeout=None):
+    """Run the real ``nbgrader`` CLI in ``course`` (optionally under an outer prlimit)."""
+    cmd = [sys.executable, "-m", "nbgrader", *args, "--force"]
+    if limit_mb is not None:
+        cmd = ["prlimit", f"--as={limit_mb << 20}", "--nproc=4000", "--", *cmd]
+    return subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout,
+                          check=False)  # fmt: skip
+
+
+def gradebook_scores(course: Path, assignment=ASSIGNMENT) -> dict:
+    """``{student: total score}`` read with nbgrader's API."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gb:
+        return {s.student.id: float(s.score) for s in gb.find_assignment(assignment).submissions}
+
+
+def tree_hashes(folder: Path) -> dict:
+    """``{relative path: sha256}`` of every file under ``folder``."""
+    folder = Path(folder)
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
