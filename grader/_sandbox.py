@@ -286,6 +286,7 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
         state = _talk(proc, req_w, res_r, cells, cases, limits, start)
     finally:
         _kill_group(proc)
+        proc.stdout.close()
         for fd in (req_w, res_r):
             try:
                 os.close(fd)
