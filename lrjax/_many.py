@@ -10,8 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lrjax._fused import dz_from_logits
-from lrjax._loss import loss_from_logits
+from lrjax._fused import dz_and_loss
 from lrjax._train import check_fit_inputs
 from lrjax._types import Params
 
@@ -28,8 +27,7 @@ def _fit_many(X, y, learning_rates, weights, init: Params, steps: int):
     def body(carry, _):
         W, b = carry
         Z = X @ W + b[None, :]  # (m, K)
-        dZ = dz_from_logits(Z, y[:, None])
-        losses = loss_from_logits(Z, y[:, None])
+        dZ, losses = dz_and_loss(Z, y[:, None])
         if weights is not None:
             dZ, losses = dZ * weights, losses * weights
         gW = jax.lax.dot_general(X, dZ, (((0,), (0,)), ((), ())))  # Xᵀ·dZ: (n, K)

@@ -6,8 +6,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from lrjax._fused import dz_from_logits
-from lrjax._loss import loss_from_logits
+from lrjax._fused import dz_and_loss
 from lrjax._train import check_fit_inputs
 from lrjax._types import Params
 
@@ -24,13 +23,12 @@ def _fit_sgd(X, y, learning_rate, init: Params, key, batch_size: int, epochs: in
         def batch(params, j):
             idx = jax.lax.dynamic_slice_in_dim(order, j * batch_size, batch_size)
             xb, yb = X[idx], y[idx]  # (batch_size, n), (batch_size,)
-            z = xb @ params.w + params.b
-            dz = dz_from_logits(z, yb)
+            dz, loss = dz_and_loss(xb @ params.w + params.b, yb)
             new = Params(params.w - lr * (dz @ xb) / batch_size, params.b - lr * jnp.mean(dz))
             # Updates past `steps` (in the last epoch) leave the parameters alone.
             live = e * per_epoch + j < steps
             new = jax.tree.map(lambda a, b: jnp.where(live, a, b), new, params)
-            return new, jnp.mean(loss_from_logits(z, yb))
+            return new, jnp.mean(loss)
 
         return jax.lax.scan(batch, params, jnp.arange(per_epoch))
 

@@ -7,6 +7,7 @@ import pytest
 
 import lrjax
 from lrjax import _fused, _train
+from lrjax._loss import loss_from_logits
 
 
 def _numpy_gd(X, y, lr, steps):
@@ -73,13 +74,26 @@ def test_block_sums_are_the_gradient_and_cost(x64):
     np.testing.assert_allclose(total / 300, lrjax.cost(params, X, y), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dz_and_loss_are_the_core_formulas(dtype, x64):
+    """One exp and one log1p give the backward's dz and the stable loss, even at |z| = 1e4."""
+    z = jnp.asarray(np.concatenate([np.linspace(-40, 40, 161), [-1e4, 1e4, 0.0]]), dtype)
+    for label in (0, 1):
+        y = jnp.full(z.shape, label, dtype)
+        dz, loss = _fused.dz_and_loss(z, y)
+        core = lrjax.backward(lrjax.Params(jnp.ones(1, dtype), jnp.zeros((), dtype)), z[:, None], y)
+        rtol = 1e-6 if dtype == "float32" else 1e-14
+        np.testing.assert_allclose(dz, core.dz, rtol=rtol, atol=0)
+        np.testing.assert_allclose(loss, loss_from_logits(z, y), rtol=rtol, atol=0)
+        assert dz.dtype == loss.dtype == jnp.dtype(dtype)
+
+
 def test_confident_answers_keep_dz_accuracy():
-    """dz_from_logits is the backward's accurate form: tiny dz is not lost in a - 1."""
     z = jnp.array([30.0, -30.0, 0.0], jnp.float32)
     y = jnp.array([1.0, 0.0, 1.0], jnp.float32)
-    np.testing.assert_allclose(
-        _fused.dz_from_logits(z, y), [-np.exp(-30), np.exp(-30), -0.5], rtol=1e-6
-    )
+    dz, loss = _fused.dz_and_loss(z, y)
+    np.testing.assert_allclose(dz, [-np.exp(-30), np.exp(-30), -0.5], rtol=1e-6)
+    np.testing.assert_allclose(loss, [np.exp(-30), np.exp(-30), np.log(2)], rtol=1e-6)
 
 
 def test_auto_picks_the_layout_by_size():

@@ -1,0 +1,301 @@
+"""The measured methods of bench_fit.py: each runs `steps` full-batch updates from zeros."""
+
+import os
+import platform
+import subprocess
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import lrjax
+
+LR = 0.5
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "torch": _torch_version(),
+        "load_avg_at_start": os.getloadavg()[0],
+    }
+
+
+def _torch_version():
+    try:
+        import torch
+    except Exception:  # not installed, or a CUDA build without its libraries
+        return None
+    return torch.__version__
+
+
+def data(m: int, n: int, seed: int = 0):
+    """float32 features ~ N(0, 1) and labels from a logistic model (not separable)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((m, n), dtype=np.float32)
+    w = rng.standard_normal(n).astype(np.float32) / np.sqrt(n)
+    y = (rng.random(m) < 1 / (1 + np.exp(-(X @ w)))).astype(np.float32)
+    return X, y
+
+
+def median_time(fn, reps: int) -> float:
+    """Seconds: the median of `reps` calls after one warm-up call (compilation)."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def cost_np(X, y, w, b) -> float:
+    z = X.astype(np.float64) @ np.asarray(w, np.float64) + float(b)
+    return float(np.mean(np.logaddexp(0, z) - y * z))
+
+
+# --- the methods: each returns a function that runs `steps` updates and returns (w, b)
+
+
+def numpy_loop(X, y, steps):
+    def run():
+        m = len(y)
+        w, b = np.zeros(X.shape[1], X.dtype), X.dtype.type(0)
+        for _ in range(steps):
+            dz = 1 / (1 + np.exp(-(X @ w + b))) - y
+            w = w - LR * (dz @ X) / m
+            b = b - LR * dz.mean()
+        return w, b
+
+    return run
+
+
+def torch_loop(X, y, steps):
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+
+    def run():
+        m = len(y)
+        w, b = torch.zeros(X.shape[1]), torch.zeros(())
+        with torch.no_grad():
+            for _ in range(steps):
+                dz = torch.sigmoid(Xt @ w + b) - yt
+                w = w - LR * (dz @ Xt) / m
+                b = b - LR * dz.mean()
+        return w.numpy(), b.item()
+
+    return run
+
+
+def jax_grad_loop(X, y, steps):
+    """The natural JAX baseline: jax.grad of the cost in a jit-compiled scan.
+
+    Like lrjax.fit it records the cost before each update (value_and_grad).
+    """
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+
+    @jax.jit
+    def fit(X, y):
+        def body(p, _):
+            c, g = jax.value_and_grad(lrjax.cost)(p, X, y)
+            return lrjax.Params(p.w - LR * g.w, p.b - LR * g.b), c
+
+        init = lrjax.Params(jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype))
+        return jax.lax.scan(body, init, length=steps)[0]
+
+    return lambda: jax.block_until_ready(fit(Xj, yj))
+
+
+def lrjax_fit(method):
+    def make(X, y, steps):
+        Xj, yj = jnp.asarray(X), jnp.asarray(y)
+        return lambda: jax.block_until_ready(
+            lrjax.fit(Xj, yj, learning_rate=LR, steps=steps, method=method)[0]
+        )
+
+    return make
+
+
+METHODS = {
+    "numpy": numpy_loop,
+    "torch": torch_loop,
+    "jax.grad": jax_grad_loop,
+    "lrjax scan": lrjax_fit("scan"),
+    "lrjax transposed": lrjax_fit("transposed"),
+    "lrjax fused": lrjax_fit("fused"),
+    "lrjax sharded": lrjax_fit("sharded"),
+}
+
+
+def _steps_for(nbytes: int) -> int:
+    """Enough steps that one timed run takes ~0.1 s or more, at most 500."""
+    return int(np.clip(4e8 / max(nbytes, 1), 10, 500))
+
+
+def sklearn_time_to_cost(X, y, target: float, budget_s: float = 60.0):
+    """Seconds for unpenalised LogisticRegression (C=inf, lbfgs) to reach `target` cost.
+
+    max_iter doubles until the fitted model's cost is <= target; the time of
+    that last fit is reported (None if the budget ran out first).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    spent, max_iter = 0.0, 1
+    while spent < budget_s and max_iter <= 4096:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            t0 = time.perf_counter()
+            model = LogisticRegression(C=np.inf, max_iter=max_iter, tol=1e-12).fit(X, y)
+            elapsed = time.perf_counter() - t0
+        spent += elapsed
+        if cost_np(X, y, model.coef_[0], model.intercept_[0]) <= target:
+            return elapsed, max_iter
+        max_iter *= 2
+    return None, max_iter
+
+
+def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True) -> dict:
+    X, y = data(m, n)
+    steps = _steps_for(X.nbytes)
+    v = np.ones(n, X.dtype)
+    roof = min(median_time(lambda: X @ v, 5 * reps) for _ in range(2))
+    auto = lrjax._train._auto_method(jnp.asarray(X))
+    row = {"m": m, "n": n, "bytes": X.nbytes, "steps": steps, "roofline_s": roof,
+           "auto": auto, "step_s": {}, "final_cost": {}}  # fmt: skip
+    for name, make in METHODS.items():
+        if name == "torch" and _torch_version() is None:
+            continue
+        if name == "lrjax sharded" and len(jax.devices()) == 1:
+            continue
+        run = make(X, y, steps)
+        row["step_s"][name] = median_time(run, reps) / steps
+        w, b = run()
+        row["final_cost"][name] = cost_np(X, y, w, b)
+    # the roofline again, after: take the faster of the two (the fair reference)
+    row["roofline_s"] = min(roof, median_time(lambda: X @ v, 5 * reps))
+    if sklearn:
+        target = row["final_cost"]["lrjax scan"]
+        row["sklearn_s"], row["sklearn_max_iter"] = sklearn_time_to_cost(X, y, target)
+    return row
+
+
+def measure_many(m: int, n: int, *, reps: int, k: int = 64) -> dict:
+    """fit_many with K = 1 and K = 64 learning rates: the cost of K models in one program."""
+    X, y = data(m, n)
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    steps = _steps_for(X.nbytes)
+    out = {"m": m, "n": n, "k": k, "steps": steps}
+    for K in (1, k):
+        rates = list(np.geomspace(0.01, 1.0, K)) if K > 1 else [LR]
+
+        def run(rates=rates):
+            return jax.block_until_ready(
+                lrjax.fit_many(Xj, yj, learning_rates=rates, steps=steps)[0]
+            )
+
+        out[f"K{K}_step_s"] = median_time(run, reps) / steps
+    out["fit_step_s"] = median_time(lrjax_fit("auto")(X, y, steps), reps) / steps
+    out["ratio"] = out[f"K{k}_step_s"] / out["K1_step_s"]
+    out["ratio_vs_fit"] = out[f"K{k}_step_s"] / out["fit_step_s"]
+    return out
+
+
+# --- reporting
+
+
+def format_row(row) -> str:
+    r = row["roofline_s"]
+    parts = [f"m={row['m']:>8} n={row['n']:>5} ({row['bytes'] / 2**20:7.1f} MiB)"]
+    parts.append(f"roof {r * 1e3:.3f} ms")
+    for name, t in row["step_s"].items():
+        parts.append(f"{name} {t * 1e3:.3f} ms ({r / t:.2f})")
+    if "sklearn_s" in row:
+        parts.append(f"sklearn {row['sklearn_s']}")
+    return " | ".join(parts)
+
+
+def format_many(many) -> str:
+    k = many["k"]
+    return (
+        f"fit_many m={many['m']} n={many['n']}: K=1 {many['K1_step_s'] * 1e3:.2f} ms/step, "
+        f"K={k} {many[f'K{k}_step_s'] * 1e3:.2f} ms/step: ratio {many['ratio']:.2f} "
+        f"({many['ratio_vs_fit']:.2f}x lrjax.fit)"
+    )
+
+
+def markdown(report) -> str:
+    rows = report["sizes"]
+    names = list(dict.fromkeys(name for row in rows for name in row["step_s"]))
+    head = ["m", "n", "MiB", "roofline ms", *(f"{n} ms (frac)" for n in names)]
+    head += ["lrjax fit / numpy", "jax.grad / lrjax scan", "sklearn s (iters)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        r, t = row["roofline_s"], row["step_s"]
+        best = t["lrjax " + row["auto"]]
+        cells = [f"{row['m']:,}", str(row["n"]), f"{row['bytes'] / 2**20:.1f}", f"{r * 1e3:.3f}"]
+        cells += [f"{t[n] * 1e3:.3f} ({r / t[n]:.2f})" if n in t else "–" for n in names]
+        cells += [f"{t['numpy'] / best:.2f}×", f"{t['jax.grad'] / t['lrjax scan']:.2f}×"]
+        sk = row.get("sklearn_s")
+        cells.append(f"{sk:.3f} ({row['sklearn_max_iter']})" if sk else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    info = report["machine"]
+    lines += [
+        "",
+        "frac = roofline time / step time (1.0 = one NumPy X @ v per step). `lrjax fit` "
+        "(method='auto') used, per size: "
+        + ", ".join(f"{r['m']}x{r['n']}: {r['auto']}" for r in rows),
+        f"Machine: {info['cpu']}, {info['cores']} cores, JAX {info['jax']}, "
+        f"{len(info['devices'])} CPU device(s), torch {info['torch'] or 'not installed'}, "
+        f"load average at start {info['load_avg_at_start']:.2f}.",
+        "",
+        format_many(report["many"]),
+        "",
+        f"Command: `{report['command']}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path, info) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ns = sorted({row["n"] for row in rows})
+    fig, axes = plt.subplots(1, len(ns), figsize=(5 * len(ns), 4), squeeze=False)
+    for ax, n in zip(axes[0], ns, strict=True):
+        sel = [row for row in rows if row["n"] == n]
+        mib = [row["bytes"] / 2**20 for row in sel]
+        names = list(dict.fromkeys(name for row in sel for name in row["step_s"]))
+        for name in names:
+            pts = [(x, row["bytes"] / row["step_s"][name] / 1e9)
+                   for x, row in zip(mib, sel, strict=True) if name in row["step_s"]]  # fmt: skip
+            ax.plot(*zip(*pts, strict=True), marker="o", label=name)
+        roof = [row["bytes"] / row["roofline_s"] / 1e9 for row in sel]
+        ax.plot(mib, roof, "k--", lw=2, label="roofline (NumPy X @ v)")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("size of X (MiB, float32)")
+        ax.set_ylabel("GB/s of X per step")
+        ax.set_title(f"n = {n} features")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"Full-batch gradient-descent step: {info['cpu']}, {info['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
