@@ -6,6 +6,7 @@ put into the solution cells.
 """
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -96,8 +97,10 @@ def nbgrader(course: Path, *args, limit_mb=None, timeout=None):
     cmd = [sys.executable, "-m", "nbgrader", *args, "--force"]
     if limit_mb is not None:
         cmd = ["prlimit", f"--as={limit_mb << 20}", "--nproc=4000", "--", *cmd]
+    env = dict(os.environ)  # nbgrader runs `alembic`, which lives next to this interpreter
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout,
-                          check=False)  # fmt: skip
+                          check=False, env=env)  # fmt: skip
 
 
 def gradebook_scores(course: Path, assignment=ASSIGNMENT) -> dict:

@@ -1,0 +1,73 @@
+"""Time stock ``nbgrader autograde`` against ``python -m grader autograde`` on one class.
+
+Builds a temporary course with N honest submissions (default 20) of the course's
+assignment, grades it with both (same machine, same run), checks that the scores agree
+and prints a table with the speed-up. The issue asks for at least 5x.
+
+    .venv/bin/python benchmarks/bench_grader.py --students 20
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from _grader_course import (
+    ASSIGNMENT,
+    gradebook_scores,
+    honest_cells,
+    make_course,
+    nbgrader,
+    submit,
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=None, help="our grader's jobs (all cores)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        stock = make_course(Path(tmp) / "stock")
+        for i in range(args.students):
+            submit(stock, f"s{i:03d}", honest_cells())
+        ours = Path(tmp) / "ours"
+        shutil.copytree(stock, ours)
+        run = nbgrader(stock, "generate_assignment", ASSIGNMENT)
+        if run.returncode:
+            print(run.stderr[-3000:])
+            return 1
+        start = time.perf_counter()
+        run = nbgrader(stock, "autograde", ASSIGNMENT)
+        stock_s = time.perf_counter() - start
+        if run.returncode:
+            print(run.stderr[-3000:])
+            return 1
+        cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(ours),
+               "--no-progress"]  # fmt: skip
+        if args.jobs:
+            cmd += ["--jobs", str(args.jobs)]
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        ours_s = time.perf_counter() - start
+        a, b = gradebook_scores(stock), gradebook_scores(ours)
+        agree = a == b
+        print(f"students: {args.students}, scores agree: {agree} "
+              f"(stock {sorted(set(a.values()))}, ours {sorted(set(b.values()))})")  # fmt: skip
+        print("| grader | seconds | per notebook | speed-up |")
+        print("| --- | ---: | ---: | ---: |")
+        print(
+            f"| stock `nbgrader autograde` | {stock_s:.1f} | {stock_s / args.students:.2f} | 1.0x |"
+        )
+        print(f"| `python -m grader autograde` | {ours_s:.1f} | {ours_s / args.students:.2f} "
+              f"| {stock_s / ours_s:.1f}x |")  # fmt: skip
+        return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

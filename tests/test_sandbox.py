@@ -1,0 +1,166 @@
+"""The sandbox runner with real child processes: answers, limits, isolation, forgery.
+
+Several tests turn the audit hook off to show that the OS layers (own uid + RLIMIT_NPROC,
+network namespace, hidden course folder, rlimits) hold on their own.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader._cases import case_dtype, cases, reference
+from grader._sandbox import Cell, Limits, isolation_mode, run_submission, value_from_wire
+
+SETUP = Cell("setup", "import jax\nimport jax.numpy as jnp\nimport numpy as np\n")
+DA = "def compute_da(a, y):\n    return -y / a + (1 - y) / (1 - a)\n"
+SMALL = Limits(timeout_s=30, memory_mb=2048, nproc=64)
+ROOT = os.geteuid() == 0 and isolation_mode() == "root"
+
+
+def _run(code, *, limits=SMALL, audit=True, hidden=(), function="compute_da"):
+    return run_submission(
+        [SETUP, Cell(function, code)],
+        cases(function, hidden=True),
+        limits=limits,
+        audit=audit,
+        hidden=hidden,
+    )
+
+
+@pytest.mark.slow
+def test_honest_answers_match_the_reference():
+    result = _run(DA)
+    assert result.status == "ok", result.reason
+    assert result.cell_errors == {}
+    for case, outcome in zip(cases("compute_da", hidden=True), result.outcomes, strict=True):
+        assert outcome.error is None
+        np.testing.assert_allclose(outcome.value, reference(case), rtol=1e-6, atol=0)
+        assert outcome.value.dtype == reference(case).dtype
+
+
+def test_child_stub_case_dtype_matches_the_course():
+    # grader/_child.py gives _run.py a stub case_dtype = np.result_type(*case.args)
+    for function in ("compute_da", "compute_dz", "compute_dw", "compute_db"):
+        for case in cases(function, hidden=True):
+            assert np.result_type(*case.args) == case_dtype(case)
+
+
+@pytest.mark.parametrize(
+    "wire, match",
+    [
+        ({"dtype": "|O", "shape": [], "data": 1}, "not a plain number"),
+        ({"dtype": "<U3", "shape": [], "data": "abc"}, "not a plain number"),
+        ({"dtype": "<c16", "shape": [], "data": 1}, "not a plain number"),
+        ({"dtype": "<f8", "shape": [2], "data": [1.0, 2.0, 3.0]}, "does not match"),
+        ({"dtype": "<f8", "shape": [10**7], "data": []}, "bad shape"),
+        ({"dtype": "<f8", "shape": [1000, 1000, 2], "data": []}, "too many"),
+        ({"dtype": "<f8", "shape": [-1], "data": []}, "bad shape"),
+        ({"dtype": "<f8", "shape": [1], "data": [1.0], "extra": 1}, "expected"),
+    ],
+    ids=["object", "str", "complex", "shape", "huge", "many", "negative", "extra-key"],
+)
+def test_value_from_wire_refuses_malformed(wire, match):
+    with pytest.raises(ValueError, match=match):
+        value_from_wire(wire)
+
+
+def test_value_from_wire_rebuilds_numbers():
+    arr = value_from_wire({"dtype": "<f4", "shape": [2, 1], "data": [[1.5], [2.5]]})
+    np.testing.assert_array_equal(arr, np.array([[1.5], [2.5]], np.float32))
+    assert arr.dtype == np.float32
+
+
+@pytest.mark.slow
+def test_timeout_kills_and_reports():
+    result = _run("while True:\n    pass\n", limits=Limits(timeout_s=5, memory_mb=2048))
+    assert result.status == "timeout"
+    assert "5 s" in result.reason
+    assert all(o is None for o in result.outcomes)
+
+
+@pytest.mark.slow
+def test_memory_limit_raises_memory_error():
+    result = _run("import numpy as np\n_x = np.ones(1 << 30)\n" + DA)
+    assert "MemoryError" in result.cell_errors["compute_da"]
+
+
+@pytest.mark.slow
+def test_output_is_capped_and_run_goes_on():
+    code = "for _ in range(20):\n    print('x' * (1 << 20))\n" + DA
+    result = _run(code, limits=Limits(timeout_s=30, memory_mb=2048, output_bytes=1 << 20))
+    assert result.status == "ok"
+    assert len(result.output) <= 1 << 20
+    assert all(o is not None and o.error is None for o in result.outcomes)
+
+
+@pytest.mark.slow
+def test_forged_result_before_cases_is_a_protocol_violation():
+    code = (
+        "import os, sys\n"
+        "os.write(int(sys.argv[2]), b'{\"kind\": \"outcome\", \"nonce\": \"x\", \"i\": 0, '\n"
+        "         b'\"value\": null, \"type_name\": \"\", \"error\": null}\\n')\n" + DA
+    )
+    result = _run(code)
+    assert result.status == "protocol"
+    assert "before the cases were sent" in result.reason
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT, reason="needs root and mount/network namespaces")
+def test_network_namespace_without_audit_hook():
+    code = (
+        "import socket\n"
+        "try:\n"
+        "    socket.create_connection(('1.1.1.1', 80), timeout=2)\n"
+        "except OSError as exc:\n"
+        "    raise RuntimeError(f'no network: {exc}')\n" + DA
+    )
+    result = _run(code, audit=False)
+    assert "no network" in result.cell_errors["compute_da"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT, reason="needs root and mount namespaces")
+def test_course_folder_is_hidden_without_audit_hook(tmp_path):
+    secret = tmp_path / "course" / "gradebook.db"
+    secret.parent.mkdir()
+    secret.write_text("secret")
+    code = f"print(open({str(secret)!r}).read())\n" + DA
+    result = _run(code, audit=False, hidden=[str(secret.parent)])
+    assert "Error" in result.cell_errors["compute_da"]
+    assert "secret" not in result.output
+    assert secret.read_text() == "secret"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT, reason="RLIMIT_NPROC binds only a non-root uid (needs root)")
+def test_fork_bomb_is_contained_by_nproc_without_audit_hook():
+    code = (
+        "import os, time\n"
+        "n = 0\n"
+        "try:\n"
+        "    while n < 10000:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+        "        n += 1\n"
+        "except OSError as exc:\n"
+        "    raise RuntimeError(f'stopped after {n} forks: {exc}')\n" + DA
+    )
+    result = _run(code, audit=False, limits=Limits(timeout_s=30, memory_mb=2048, nproc=64))
+    error = result.cell_errors["compute_da"]
+    assert "stopped after" in error
+    assert int(error.split("stopped after ")[1].split()[0]) < 64
+    assert result.status == "ok"  # the child went on to answer every case
+    uid = result.isolation["uid"]
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _uid(p) == uid]
+    assert left == []
+
+
+def _uid(proc: Path) -> int | None:
+    try:
+        return proc.stat().st_uid
+    except OSError:
+        return None
