@@ -69,18 +69,32 @@ def fit_sharded(
         ValueError: as :func:`lrjax.fit`.
     """
     X, y, init = check_fit_inputs(X, y, learning_rate, steps, init)
+    return run_sharded(X, y, learning_rate, init, steps, mesh)
+
+
+def run_sharded(X, y, learning_rate, init: Params, steps: int, mesh: Mesh | None = None):
+    """:func:`fit_sharded` on validated inputs (X a 2-D array, y in X's dtype)."""
     mesh = default_mesh() if mesh is None else mesh
     m, n = X.shape
     devices = mesh.size
     rows = _fused.block_rows(n, X.dtype.itemsize, math.ceil(m / devices))
-    blocks = [np.asarray(a) for a in _fused.to_blocks(X, y, rows, groups=devices)]
-    spec = P(mesh.axis_names)
-    XT3, y3, mask3 = (_global(a, NamedSharding(mesh, spec)) for a in blocks)
-    replicated = NamedSharding(mesh, P())
-    init = Params(*(_global(np.asarray(p), replicated) for p in init))
-    lr = _global(np.asarray(learning_rate, X.dtype), replicated)
+    blocks = _to_blocks(X, y, rows, devices)
+    sharded, replicated = NamedSharding(mesh, P(mesh.axis_names)), NamedSharding(mesh, P())
+    lr = jnp.asarray(learning_rate, X.dtype)
+    if jax.process_count() == 1:  # device to device, no copy through host memory
+        XT3, y3, mask3 = jax.device_put(blocks, sharded)
+        init, lr = jax.device_put((init, lr), replicated)
+    else:  # each process supplies its own devices' shards from its copy of X
+        XT3, y3, mask3 = (_global(np.asarray(a), sharded) for a in blocks)
+        init = Params(*(_global(np.asarray(p), replicated) for p in init))
+        lr = _global(np.asarray(lr), replicated)
     params, history = _program(mesh, steps, m)(XT3, y3, mask3, init, lr)
     return Params(*(jnp.asarray(_local(p)) for p in params)), jnp.asarray(_local(history))
+
+
+@functools.partial(jax.jit, static_argnames=("rows", "groups"))
+def _to_blocks(X, y, rows: int, groups: int):
+    return _fused.to_blocks(X, y, rows, groups)
 
 
 @functools.lru_cache(maxsize=32)

@@ -131,9 +131,9 @@ def fit(
         rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
         return _fused.fit_fused(X, y, learning_rate, init, steps, rows)
     if method == "sharded":
-        from lrjax._parallel import fit_sharded  # imports _train: avoid the cycle
+        from lrjax._parallel import run_sharded  # imports _train: avoid the cycle
 
-        return fit_sharded(X, y, learning_rate=learning_rate, steps=steps, init=init)
+        return run_sharded(X, y, learning_rate, init, steps)
     return _fit(X, y, learning_rate, init, steps)
 
 
