@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import jax
 import numpy as np
 
+# Only Case and case_dtype: the sandboxed child loads this file with a stub of
+# grader._cases holding just these two (grader/_child.py).
 from grader._cases import Case, case_dtype
 
 _MAX_ERROR = 2000  # characters of an exception message kept
