@@ -11,11 +11,14 @@ PATH that :func:`grader._course.run_nbgrader` sets): every test cell imports
 
 import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
+from grader import cases
 from grader._course import (
     GRADED,
     assignment_name,
@@ -134,6 +137,26 @@ def test_a_correct_solution_writes_nothing_to_stderr(graded):
         if cell.metadata.get("nbgrader", {}).get("grade"):
             kinds = {(o.output_type, o.get("name")) for o in cell.outputs}
             assert kinds == {("stream", "stdout")}, cell.outputs
+
+
+def test_autograde_restores_and_runs_the_hidden_tests(graded):
+    nb = autograded(graded["course"], graded["lang"], "source")
+    for grade_id in GRADED:
+        function = f"compute_{grade_id[5:]}"
+        total = len(cases(function, hidden=True))
+        passed = message("pass", graded["lang"], function=function, total=total)
+        assert passed in cell_outputs(nb, grade_id)
+
+
+def test_the_kernel_is_this_environments_python(tmp_path):
+    """The kernelspec nbgrader uses ("python3") starts this venv's Python, which imports grader."""
+    cell = nbformat.v4.new_code_cell("import sys, grader\nprint(sys.executable)")
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    printed = Path(nb.cells[0].outputs[0].text.strip())
+    assert printed.resolve() == Path(sys.executable).resolve()
 
 
 def test_the_untouched_release_scores_zero_and_says_why(graded):
