@@ -124,7 +124,26 @@ _MOUNT_SCRIPT = (
 )
 
 
-def _command(folder, req_fd, res_fd, uid, audit, limits, hidden, mode):
+def _tasks_of(uid: int) -> int:
+    """How many processes/threads ``uid`` runs now (what RLIMIT_NPROC counts)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    count += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                pass
+    return count
+
+
+def _nproc(limits, uid) -> int:
+    """RLIMIT_NPROC for the child: its own budget on its own uid, or on top of the
+    instructor's current count when the child keeps the instructor's uid (not root)."""
+    return limits.nproc if uid >= 0 else limits.nproc + _tasks_of(os.geteuid())
+
+
+def _command(folder, req_fd, res_fd, uid, audit, limits, hidden, mode, nproc):
     """The argv: [prlimit ...] [unshare ...] python -I -B _child.py ..."""
     child = [sys.executable, "-I", "-B", str(CHILD), str(req_fd), str(res_fd), str(uid)]
     child += ["1" if audit else "0", folder, *hidden]
@@ -142,7 +161,7 @@ def _command(folder, req_fd, res_fd, uid, audit, limits, hidden, mode):
             "prlimit",
             f"--as={limits.memory_mb * mb}",
             f"--cpu={int(cpu)}:{int(cpu) + 5}",
-            f"--nproc={limits.nproc}",
+            f"--nproc={nproc}",
             f"--fsize={limits.fsize_mb * mb}",
             f"--nofile={limits.nofile}",
             "--core=0",
@@ -152,7 +171,7 @@ def _command(folder, req_fd, res_fd, uid, audit, limits, hidden, mode):
     return child
 
 
-def _preexec(limits):
+def _preexec(limits, nproc):
     """Fallback when prlimit is missing: set the rlimits in the forked child."""
     import resource
 
@@ -161,7 +180,7 @@ def _preexec(limits):
     for which, value in (
         (resource.RLIMIT_AS, limits.memory_mb * mb),
         (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_NPROC, limits.nproc),
+        (resource.RLIMIT_NPROC, nproc),
         (resource.RLIMIT_FSIZE, limits.fsize_mb * mb),
         (resource.RLIMIT_NOFILE, limits.nofile),
         (resource.RLIMIT_CORE, 0),
@@ -265,7 +284,8 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
     res_r, res_w = os.pipe()
     isolation = {"namespace": mode, "network": mode != "none", "private_tmpfs": mode == "root",
                  "uid": uid if uid >= 0 else None, "audit_hook": audit}  # fmt: skip
-    cmd = _command(folder, req_r, res_w, uid, audit, limits, list(hidden), mode)
+    nproc, prlimit = _nproc(limits, uid), shutil.which("prlimit") is not None
+    cmd = _command(folder, req_r, res_w, uid, audit, limits, list(hidden), mode, nproc)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -277,7 +297,7 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
             env=_env(folder),
             pass_fds=(req_r, res_w),
             start_new_session=True,
-            preexec_fn=None if shutil.which("prlimit") else functools.partial(_preexec, limits),
+            preexec_fn=None if prlimit else functools.partial(_preexec, limits, nproc),
         )
     finally:
         os.close(req_r)

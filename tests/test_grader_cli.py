@@ -1,0 +1,83 @@
+"""The command line end to end: real subprocess, real gradebook, real nbgrader feedback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from _grader_course import (
+    ASSIGNMENT,
+    NOTEBOOK,
+    gradebook_scores,
+    honest_cells,
+    make_course,
+    nbgrader,
+    submit,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def _grade(course, *extra):
+    cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(course),
+           "--timeout", "60", "--memory", "2048", *extra]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = make_course(tmp_path_factory.mktemp("cli") / "course")
+    submit(course, "alice", honest_cells())
+    wrong = dict(honest_cells(), compute_dw="def compute_dw(x, dz):\n    return dz\n")
+    submit(course, "bob", wrong)
+    (course / "submitted" / "carol" / ASSIGNMENT).mkdir(parents=True)  # handed in nothing
+    run = _grade(course, "--json", str(course / "out.json"), "--jobs", "2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return course, run
+
+
+def test_table_and_json(course):
+    course, run = course
+    assert "alice    10 / 10" in run.stdout
+    data = json.loads((course / "out.json").read_text())
+    assert {s: (e["score"], e["max_score"]) for s, e in data.items()} == {
+        "alice": (10, 10),
+        "bob": (8, 10),
+        "carol": (0, 10),
+    }
+    assert data["carol"]["status"] == "missing"
+    failed = [t for t in data["bob"]["tests"] if not t["passed"]]
+    assert [t["grade_id"] for t in failed] == ["test_dw"]
+    assert "compute_dw" in failed[0]["feedback"]
+    assert "grading" in run.stderr  # the progress bar
+
+
+def test_gradebook_written_and_rerun_is_idempotent(course):
+    course, _ = course
+    first = gradebook_scores(course)
+    assert first == {"alice": 10, "bob": 8, "carol": 0}
+    again = _grade(course, "--no-progress", "--jobs", "1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert gradebook_scores(course) == first
+
+
+def test_stock_generate_feedback_works_afterwards(course):
+    course, _ = course
+    run = nbgrader(course, "generate_feedback", ASSIGNMENT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (course / "feedback" / "bob" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert "Score: 8.0 / 10.0" in html
+    assert "compute_dw" in html
+
+
+def test_unknown_assignment_exits_2_with_the_fix(tmp_path):
+    run = _grade(make_course(tmp_path / "c"), "--no-progress", "--json", str(tmp_path / "j"))
+    assert run.returncode == 0  # an assignment with no submissions grades nobody
+    bad = subprocess.run(
+        [sys.executable, "-m", "grader", "autograde", "nope", "--course", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "--course" in bad.stderr
