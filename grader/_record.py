@@ -12,7 +12,6 @@ import os
 import shutil
 import sys
 import warnings
-from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -67,12 +66,16 @@ def ensure_assignment(course: Path, assignment: str, sources) -> None:
 
 
 def _timestamp(course: Path, student: str, assignment: str):
+    """(parsed time or None, path or None) of the submission's ``timestamp.txt``."""
+    from nbgrader.utils import parse_utc
+
     path = Path(course) / "submitted" / student / assignment / "timestamp.txt"
-    try:
-        text = path.read_text(encoding="utf-8").strip()[:64]
-        return datetime.fromisoformat(text.replace("Z", "+00:00")), path
-    except (OSError, ValueError):
+    if not path.is_file():
         return None, None
+    try:
+        return parse_utc(path.read_text(encoding="utf-8").strip()[:64]), path
+    except (OSError, ValueError, OverflowError):
+        return None, path
 
 
 def record_gradebook(gb, course: Path, assignment: str, scores) -> None:

@@ -100,8 +100,8 @@ def test_output_is_capped_and_run_goes_on():
 def test_forged_result_before_cases_is_a_protocol_violation():
     code = (
         "import os, sys\n"
-        "os.write(int(sys.argv[2]), b'{\"kind\": \"outcome\", \"nonce\": \"x\", \"i\": 0, '\n"
-        "         b'\"value\": null, \"type_name\": \"\", \"error\": null}\\n')\n" + DA
+        'os.write(int(sys.argv[2]), b\'{"kind": "outcome", "nonce": "x", "i": 0, \'\n'
+        '         b\'"value": null, "type_name": "", "error": null}\\n\')\n' + DA
     )
     result = _run(code)
     assert result.status == "protocol"
