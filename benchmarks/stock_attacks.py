@@ -29,44 +29,45 @@ from _grader_course import (  # noqa: E402  (tests/ is put on sys.path just abov
 from test_attacks import NAMES, build_class  # noqa: E402
 
 
+def _stock(root: Path, skip=()):
+    """Grade a fresh copy of the attack class with stock nbgrader: (scores, notes)."""
+    course = make_course(root)
+    build_class(course, skip=skip)
+    shutil.rmtree("/tmp/stolen_source", ignore_errors=True)
+    before = tree_hashes(course / "submitted")
+    nbgrader(course, "generate_assignment", ASSIGNMENT)
+    run = nbgrader(course, "autograde", ASSIGNMENT, "--Execute.timeout=20",
+                   limit_mb=4096, timeout=1800)  # fmt: skip
+    changed = sorted(k for k, v in tree_hashes(course / "submitted").items() if before[k] != v)
+    notes = (f"exit code {run.returncode}; submitted files changed: {changed or 'none'}; "
+             f"pwned.txt written: {(course / 'pwned.txt').exists()}; "
+             f"source copied to /tmp: {Path('/tmp/stolen_source').exists()}")  # fmt: skip
+    shutil.rmtree("/tmp/stolen_source", ignore_errors=True)
+    return gradebook_scores(course), notes
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        stock = make_course(Path(tmp) / "course")
-        build_class(stock)
-        ours = Path(tmp) / "ours"
-        shutil.copytree(stock, ours)
-        shutil.rmtree("/tmp/stolen_source", ignore_errors=True)
-        before = tree_hashes(stock / "submitted")
-        nbgrader(stock, "generate_assignment", ASSIGNMENT)
-        run = nbgrader(stock, "autograde", ASSIGNMENT, "--Execute.timeout=20",
-                       limit_mb=4096, timeout=1800)  # fmt: skip
-        stock_scores = gradebook_scores(stock)
-        stock_changed = sorted(
-            k for k, v in tree_hashes(stock / "submitted").items() if before.get(k) != v
-        )
-        stolen = Path("/tmp/stolen_source").exists()
-        shutil.rmtree("/tmp/stolen_source", ignore_errors=True)
+        stock_all, notes_all = _stock(Path(tmp) / "stock_all")
+        stock_one, notes_one = _stock(Path(tmp) / "stock_one", skip=("read_gradebook",))
+        ours = make_course(Path(tmp) / "ours")
+        build_class(ours)
         before = tree_hashes(ours / "submitted")
         cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(ours),
                "--timeout", "20", "--memory", "2048", "--no-progress"]  # fmt: skip
         subprocess.run(cmd, check=True, capture_output=True)
         ours_scores = gradebook_scores(ours)
-        ours_changed = sorted(
-            k for k, v in tree_hashes(ours / "submitted").items() if before.get(k) != v
-        )
-        print(f"stock nbgrader exit code: {run.returncode}")
-        pwned = (stock / "pwned.txt").exists()
-        print(f"stock: submitted files changed: {stock_changed or 'none'}; "
-              f"pwned.txt: {pwned}; source copied out: {stolen}")  # fmt: skip
-        print(f"ours:  submitted files changed: {ours_changed or 'none'}; "
-              f"pwned.txt: {(ours / 'pwned.txt').exists()}")  # fmt: skip
+        changed = sorted(k for k, v in tree_hashes(ours / "submitted").items() if before[k] != v)
+        print(f"stock, whole class: {notes_all}")
+        print(f"stock, without read_gradebook: {notes_one}")
+        print(f"ours: submitted files changed: {changed or 'none'}; "
+              f"pwned.txt written: {(ours / 'pwned.txt').exists()}")  # fmt: skip
         print()
-        print("| submission | stock nbgrader | ours |")
-        print("| --- | ---: | ---: |")
+        print("| submission | stock, whole class | stock, without read_gradebook | ours |")
+        print("| --- | ---: | ---: | ---: |")
         for name in ["honest_a", "honest_b", "partial", *NAMES]:
-            a = stock_scores.get(name, "not graded")
-            b = ours_scores.get(name, "not graded")
-            print(f"| {name} | {a} | {b} |")
+            cells = [str(s.get(name, "-")) for s in (stock_all, stock_one, ours_scores)]
+            print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 

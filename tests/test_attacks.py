@@ -60,14 +60,14 @@ def attack_code(name: str, course: Path) -> str:
     return text.replace("COURSE_DIR", str(course)).replace("REPO_DIR", str(REPO))
 
 
-def build_class(course: Path) -> None:
-    """Two honest students, one partly right, and one student per attack."""
+def build_class(course: Path, skip=()) -> None:
+    """Two honest students, one partly right, and one student per attack (but ``skip``)."""
     honest = honest_cells()
     submit(course, "honest_a", honest)
     submit(course, "honest_b", honest)
     partial = dict(honest, compute_dz="def compute_dz(a, y):\n    return y - a\n")
     submit(course, "partial", partial)
-    for name in NAMES:
+    for name in (n for n in NAMES if n not in skip):
         submit(course, name, {"compute_da": attack_code(name, course)}, edit=EDITS.get(name))
 
 

@@ -170,3 +170,12 @@ def _alive(proc: Path, uid: int) -> bool:
         return proc.stat().st_uid == uid and (proc / "stat").read_text().split()[2] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not ROOT, reason="the uid drop needs root")
+def test_own_uid_cannot_signal_the_grader_without_audit_hook():
+    code = "import os\nos.kill(os.getppid(), 0)\n" + DA
+    result = _run(code, audit=False)
+    assert "PermissionError" in result.cell_errors["compute_da"]
+    assert result.status == "ok"
