@@ -81,3 +81,16 @@ def test_unknown_assignment_exits_2_with_the_fix(tmp_path):
     )
     assert bad.returncode == 2
     assert "--course" in bad.stderr
+
+
+def test_console_script_points_at_main():
+    import tomllib
+    from _grader_course import REPO
+
+    from grader.__main__ import main
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["lrjax-grade"] == "grader.__main__:main"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["autograde", "--help"])
+    assert exit_info.value.code == 0
