@@ -71,7 +71,12 @@ def _finish(course, assignment, job, result):
         details = {}
     else:
         status, reason = result.status, result.reason
+        if status == "ok" and result.cell_errors:
+            if any("MemoryError" in e for e in result.cell_errors.values()):
+                status = "memory"
+            reason = "; ".join(f"cell {g} raised {e[:300]}" for g, e in result.cell_errors.items())
         details = {
+            "output_dropped_bytes": result.output_dropped,
             "cell_errors": result.cell_errors,
             "missing_cells": list(extracted.missing),
             "isolation": result.isolation,

@@ -87,6 +87,7 @@ class SandboxResult:
         outcomes: one :class:`Outcome` or None (no answer) per requested case.
         cell_errors: ``{grade_id: "ExceptionType: message"}`` for cells that raised.
         output: the child's stdout/stderr, truncated to ``Limits.output_bytes``.
+        output_dropped: bytes of stdout/stderr read past that cap and dropped.
         isolation: which layers were active (network, tmpfs, uid, audit).
         wall_s: seconds the child ran.
     """
@@ -96,6 +97,7 @@ class SandboxResult:
     outcomes: tuple
     cell_errors: dict = field(default_factory=dict)
     output: str = ""
+    output_dropped: int = 0
     isolation: dict = field(default_factory=dict)
     wall_s: float = 0.0
 
@@ -320,6 +322,7 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
         outcomes=tuple(state["outcomes"]),
         cell_errors=state["cell_errors"],
         output=state["output"].decode("utf-8", "replace"),
+        output_dropped=state["dropped"],
         isolation=isolation,
         wall_s=time.monotonic() - start,
     )
@@ -337,7 +340,7 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
     """The parent's side of the protocol, with a deadline and output caps."""
     nonce = secrets.token_hex(16)
     state = {"outcomes": [None] * len(cases), "cell_errors": {}, "output": b"",
-             "problem": None, "timed_out": False, "done": False}  # fmt: skip
+             "problem": None, "timed_out": False, "done": False, "dropped": 0}  # fmt: skip
     first = {"cells": [{"grade_id": c.grade_id, "code": c.code} for c in cells]}
     pending = (json.dumps(first) + "\n").encode()
     second = json.dumps({"nonce": nonce, "cases": [_case_to_wire(c) for c in cases]}) + "\n"
@@ -373,6 +376,7 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
                 room = limits.output_bytes - len(state["output"])
                 if room > 0:
                     state["output"] += chunk[:room]
+                state["dropped"] += max(0, len(chunk) - max(room, 0))
                 continue
             res_total += len(chunk)
             if res_total > limits.result_bytes:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 ATTACKS = Path(__file__).parent / "fixtures" / "attacks"
 NAMES = sorted(p.stem for p in ATTACKS.glob("*.py"))
-LIMITS = Limits(timeout_s=20, memory_mb=2048, nproc=256)
+LIMITS = Limits(timeout_s=20, memory_mb=2048, nproc=256, output_bytes=1 << 20)
 # Stated reason (or status) each crash must be reported with.
 CRASHES = {
     "os_exit": "exit",
@@ -130,19 +130,19 @@ def test_attack_is_refused_with_a_reason(graded, name, event):
     assert "Error" in errors["compute_da"]
 
 
-def test_memory_hog_is_stopped(graded):
+def test_memory_hog_is_stopped_and_reported(graded):
     _, results, _, _ = graded
     errors = results["memory_hog"]["notebooks"]["gradient_descent"]["cell_errors"]
-    assert "MemoryError" in errors.get("compute_da", "") or results["memory_hog"]["status"] in (
-        "memory",
-        "signal",
-    )
+    assert "MemoryError" in errors["compute_da"]
+    assert results["memory_hog"]["status"] == "memory"
+    assert "MemoryError" in results["memory_hog"]["reason"]
 
 
 def test_huge_output_is_capped(graded):
     _, results, _, _ = graded
-    tail = results["huge_output"]["notebooks"]["gradient_descent"]["output_tail"]
-    assert len(tail) <= 2000
+    notebook = results["huge_output"]["notebooks"]["gradient_descent"]
+    assert len(notebook["output_tail"]) <= 2000
+    assert notebook["output_dropped_bytes"] >= 64 * (1 << 20) - LIMITS.output_bytes
     assert (Path(graded[0]) / "out.json").stat().st_size < 1 << 20
 
 
