@@ -94,3 +94,50 @@ def test_console_script_points_at_main():
     with pytest.raises(SystemExit) as exit_info:
         main(["autograde", "--help"])
     assert exit_info.value.code == 0
+
+
+def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
+    import signal
+    import time
+
+    course = make_course(tmp_path / "course")
+    submit(course, "a_honest", honest_cells())
+    submit(course, "z_sleeper", {"compute_da": "import time\ntime.sleep(600)\n"})
+    out = course / "out.json"
+    cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(course),
+           "--jobs", "1", "--timeout", "300", "--memory", "2048", "--json", str(out),
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):  # until the first student is recorded (at most 60 s)
+            if out.exists() and "a_honest" in json.loads(out.read_text()):
+                break
+            time.sleep(0.1)
+        time.sleep(2)  # the sleeper's sandbox is running now
+        sandboxes = _sandboxes()
+        assert sandboxes, "the second sandbox should be running"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert gradebook_scores(course) == {"a_honest": 10.0}
+    assert json.loads(out.read_text())["a_honest"]["score"] == 10
+    for _ in range(100):
+        if not _sandboxes() & sandboxes:
+            break
+        time.sleep(0.1)
+    assert not _sandboxes() & sandboxes  # killed with the grader (PR_SET_PDEATHSIG)
+
+
+def _sandboxes() -> set:
+    """Pids of running sandbox children (their command line names grader/_child.py)."""
+    from pathlib import Path
+
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"_child.py" in (proc / "cmdline").read_bytes():
+                if (proc / "stat").read_text().split()[2] != "Z":
+                    found.add(int(proc.name))
+        except (OSError, IndexError):
+            pass
+    return found
