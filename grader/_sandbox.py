@@ -27,45 +27,18 @@ import selectors
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from grader._isolation import Limits, command, isolation_mode, nproc_limit, preexec, scrubbed_env
+from grader._wire import case_to_wire, handle_line, value_from_wire
 
-from grader._run import Outcome
+__all__ = ["Cell", "Limits", "SandboxResult", "isolation_mode", "run_submission", "value_from_wire"]
 
 CHILD = Path(__file__).with_name("_child.py")
-_NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: what a gradient can be
-_MAX_ELEMENTS = 1_000_000
 _UID_BASE = 1_900_000_000  # uids the sandboxes drop to (one per pool slot)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resource limits for one sandboxed submission.
-
-    Attributes:
-        timeout_s: wall-clock seconds for the whole child (start, cells and cases).
-        memory_mb: address-space limit (RLIMIT_AS) in MiB.
-        cpu_s: CPU seconds (RLIMIT_CPU); None means 2 * timeout_s + 5.
-        nproc: processes/threads of the sandbox's uid (RLIMIT_NPROC).
-        fsize_mb: largest file the child may write (RLIMIT_FSIZE), also the tmpfs size.
-        nofile: open file descriptors (RLIMIT_NOFILE).
-        output_bytes: stdout/stderr kept (the rest is read and dropped).
-        result_bytes: most result bytes accepted on the result pipe.
-    """
-
-    timeout_s: float = 60.0
-    memory_mb: int = 4096
-    cpu_s: float | None = None
-    nproc: int = 512
-    fsize_mb: int = 64
-    nofile: int = 256
-    output_bytes: int = 8 << 20
-    result_bytes: int = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -102,174 +75,13 @@ class SandboxResult:
     wall_s: float = 0.0
 
 
-@functools.lru_cache(maxsize=1)
-def isolation_mode() -> str:
-    """The strongest namespace setup this machine allows: "root", "user" or "none"."""
-    if shutil.which("unshare") is None:
-        return "none"
-    if os.geteuid() == 0:
-        with tempfile.TemporaryDirectory() as tmp:
-            probe = ["unshare", "-n", "-m", "--", "mount", "-t", "tmpfs", "probe", tmp]
-            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
-                return "root"
-    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
-        return "user"
-    return "none"
-
-
-_MOUNT_SCRIPT = (
-    'set -e; d="$1"; u="$2"; s="$3"; n="$4"; shift 4; '
-    'mount -t tmpfs -o "size=${s}m,mode=0700,uid=$u,gid=$u" lrjax-sandbox "$d"; '
-    'while [ "$n" -gt 0 ]; do mount -t tmpfs -o ro,size=4k,mode=0 lrjax-hidden "$1"; '
-    "shift; n=$((n - 1)); done; "
-    'cd "$d"; exec "$@"'
-)
-
-
-def _tasks_of(uid: int) -> int:
-    """How many processes/threads ``uid`` runs now (what RLIMIT_NPROC counts)."""
-    count = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    count += len(os.listdir(f"/proc/{entry.name}/task"))
-            except OSError:
-                pass
-    return count
-
-
-def _nproc(limits, uid) -> int:
-    """RLIMIT_NPROC for the child: its own budget on its own uid, or on top of the
-    instructor's current count when the child keeps the instructor's uid (not root)."""
-    return limits.nproc if uid >= 0 else limits.nproc + _tasks_of(os.geteuid())
-
-
-def _command(folder, req_fd, res_fd, uid, audit, limits, hidden, mode, nproc):
-    """The argv: [prlimit ...] [unshare ...] python -I -B _child.py ..."""
-    child = [sys.executable, "-I", "-B", str(CHILD), str(req_fd), str(res_fd), str(uid)]
-    child += ["1" if audit else "0", folder, *hidden]
-    if mode == "root":
-        hide = [h for h in hidden if os.path.isdir(h)]
-        wrap = ["unshare", "-n", "-m", "--", "sh", "-c", _MOUNT_SCRIPT, "sh", folder]
-        wrap += [str(uid), str(limits.fsize_mb), str(len(hide)), *hide]
-        child = wrap + child
-    elif mode == "user":
-        child = ["unshare", "-rn", "--", *child]
-    cpu = limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5
-    if shutil.which("prlimit"):
-        mb = 1 << 20
-        child = [
-            "prlimit",
-            f"--as={limits.memory_mb * mb}",
-            f"--cpu={int(cpu)}:{int(cpu) + 5}",
-            f"--nproc={nproc}",
-            f"--fsize={limits.fsize_mb * mb}",
-            f"--nofile={limits.nofile}",
-            "--core=0",
-            "--",
-            *child,
-        ]
-    return child
-
-
-def _preexec(limits, nproc):
-    """Fallback when prlimit is missing: set the rlimits in the forked child."""
-    import resource
-
-    cpu = int(limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5)
-    mb = 1 << 20
-    for which, value in (
-        (resource.RLIMIT_AS, limits.memory_mb * mb),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_NPROC, nproc),
-        (resource.RLIMIT_FSIZE, limits.fsize_mb * mb),
-        (resource.RLIMIT_NOFILE, limits.nofile),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.setrlimit(which, (value, value))
-
-
-def _env(folder):
-    """A scrubbed environment: nothing of the instructor's, JAX on the CPU."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": folder,
-        "TMPDIR": folder,
-        "LANG": "C.UTF-8",
-        "JAX_PLATFORMS": "cpu",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def _case_to_wire(case) -> dict:
-    def arg(a):
-        arr = np.asarray(a)
-        return {
-            "dtype": arr.dtype.str,
-            "shape": list(arr.shape),
-            "data": arr.tolist(),
-            "scalar": isinstance(a, np.generic),
-        }
-
-    return {"function": case.function, "mode": case.mode, "args": [arg(a) for a in case.args]}
-
-
-def value_from_wire(wire) -> np.ndarray | None:
-    """Rebuild an array the child sent, refusing anything but a small numeric array.
-
-    Args:
-        wire: ``{"dtype": str, "shape": [int, ...], "data": nested lists}`` or None.
-
-    Returns:
-        The array (None stays None).
-
-    Raises:
-        ValueError: a non-numeric dtype, a bad shape, too many elements, or data that
-            does not match the declared shape.
-    """
-    if wire is None:
-        return None
-    if not isinstance(wire, dict) or set(wire) != {"dtype", "shape", "data"}:
-        raise ValueError("expected {dtype, shape, data}")
-    dtype = np.dtype(str(wire["dtype"]))
-    if dtype.kind not in _NUMERIC_KINDS or dtype.itemsize > 8:
-        raise ValueError(f"dtype {dtype} is not a plain number type")
-    shape = wire["shape"]
-    if not (
-        isinstance(shape, list)
-        and len(shape) <= 8
-        and all(type(n) is int and 0 <= n <= _MAX_ELEMENTS for n in shape)
-    ):
-        raise ValueError(f"bad shape {shape!r}")
-    if int(np.prod(shape, dtype=np.int64)) > _MAX_ELEMENTS:
-        raise ValueError(f"too many elements in shape {shape}")
-    arr = np.array(wire["data"], dtype=dtype)
-    if arr.shape != tuple(shape):
-        raise ValueError(f"data of shape {arr.shape} does not match declared {tuple(shape)}")
-    return arr
-
-
-def _outcome_from_wire(msg) -> Outcome:
-    type_name, error = msg.get("type_name", ""), msg.get("error")
-    if not isinstance(type_name, str) or not (error is None or isinstance(error, str)):
-        raise ValueError("type_name/error must be strings")
-    return Outcome(value=value_from_wire(msg.get("value")), type_name=type_name[:200],
-                   error=None if error is None else error[:2000])  # fmt: skip
-
-
-def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=()):
+def run_submission(cells, cases, *, limits=None, slot=0, audit=True, hidden=()):
     """Run ``cells`` in a fresh sandboxed child, then ask it for ``cases``.
 
     Args:
         cells: the :class:`Cell` list to execute in order (setup first).
         cases: the ``grader._cases.Case`` list to answer, in order.
-        limits: resource limits.
+        limits: resource limits (:class:`Limits`; the defaults when None).
         slot: the pool slot (0 <= slot < jobs): picks the child's own uid as root.
         audit: install the audit hook (tests turn it off to check the other layers).
         hidden: folders to cover with an empty tmpfs in the child (the course folder).
@@ -277,6 +89,7 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
     Returns:
         A :class:`SandboxResult`; it never raises for anything the child does.
     """
+    limits = limits or Limits()
     mode = isolation_mode()
     uid = _UID_BASE + slot if os.geteuid() == 0 else -1
     folder = tempfile.mkdtemp(prefix="lrjax-sandbox-")
@@ -286,8 +99,8 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
     res_r, res_w = os.pipe()
     isolation = {"namespace": mode, "network": mode != "none", "private_tmpfs": mode == "root",
                  "uid": uid if uid >= 0 else None, "audit_hook": audit}  # fmt: skip
-    nproc, prlimit = _nproc(limits, uid), shutil.which("prlimit") is not None
-    cmd = _command(folder, req_r, res_w, uid, audit, limits, list(hidden), mode, nproc)
+    nproc, prlimit = nproc_limit(limits, uid), shutil.which("prlimit") is not None
+    cmd = command(CHILD, folder, req_r, res_w, uid, audit, limits, list(hidden), mode, nproc)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -296,10 +109,10 @@ def run_submission(cells, cases, *, limits=Limits(), slot=0, audit=True, hidden=
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             cwd=folder,
-            env=_env(folder),
+            env=scrubbed_env(folder),
             pass_fds=(req_r, res_w),
             start_new_session=True,
-            preexec_fn=None if prlimit else functools.partial(_preexec, limits, nproc),
+            preexec_fn=None if prlimit else functools.partial(preexec, limits, nproc),
         )
     finally:
         os.close(req_r)
@@ -343,7 +156,7 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
              "problem": None, "timed_out": False, "done": False, "dropped": 0}  # fmt: skip
     first = {"cells": [{"grade_id": c.grade_id, "code": c.code} for c in cells]}
     pending = (json.dumps(first) + "\n").encode()
-    second = json.dumps({"nonce": nonce, "cases": [_case_to_wire(c) for c in cases]}) + "\n"
+    second = json.dumps({"nonce": nonce, "cases": [case_to_wire(c) for c in cases]}) + "\n"
     os.set_blocking(req_w, False)
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ, "out")
@@ -385,7 +198,7 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
             res_buf += chunk
             while b"\n" in res_buf:
                 line, _, res_buf = res_buf.partition(b"\n")
-                problem, just_loaded = _handle(line, state, nonce, loaded, len(cases))
+                problem, just_loaded = handle_line(line, state, nonce, loaded, len(cases))
                 if problem:
                     state["problem"] = problem
                     return state
@@ -398,31 +211,6 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
         if state["done"]:
             break
     return state
-
-
-def _handle(line, state, nonce, loaded, n):
-    """Apply one result line; return (problem or None, whether it was "loaded")."""
-    try:
-        msg = json.loads(line)
-        kind = msg["kind"]
-        if kind == "loaded" and not loaded:
-            for item in msg["errors"]:
-                state["cell_errors"][str(item["grade_id"])] = str(item["error"])[:2000]
-            return None, True
-        if not loaded or msg.get("nonce") != nonce:
-            return "a result arrived before the cases were sent (forged?)", False
-        if kind == "done":
-            state["done"] = True
-            return None, False
-        i = msg["i"]
-        if kind != "outcome" or type(i) is not int or not 0 <= i < n:
-            return f"unexpected message {kind!r}", False
-        if state["outcomes"][i] is not None:
-            return f"case {i} answered twice (forged?)", False
-        state["outcomes"][i] = _outcome_from_wire(msg)
-        return None, False
-    except (ValueError, KeyError, TypeError, RecursionError, AttributeError) as exc:
-        return f"malformed result ({type(exc).__name__}: {str(exc)[:200]})", False
 
 
 def _status(returncode, state, limits, n):
