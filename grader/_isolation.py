@@ -42,17 +42,25 @@ class Limits:
 
 @functools.lru_cache(maxsize=1)
 def isolation_mode() -> str:
-    """The strongest namespace setup this machine allows: "root", "user" or "none"."""
+    """The strongest namespace setup this machine allows.
+
+    Returns:
+        ``"root"`` (as root: network + mount namespaces, tmpfs folders), ``"net"`` (as
+        root, when mounting is not allowed: a network namespace only), ``"user"`` (not
+        root: ``unshare -rn``, a user + network namespace) or ``"none"``.
+    """
     if shutil.which("unshare") is None:
         return "none"
-    if os.geteuid() == 0:
+
+    def works(*cmd):
+        return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+
+    if os.geteuid() == 0:  # a user namespace would map only uid 0: no uid drop inside it
         with tempfile.TemporaryDirectory() as tmp:
-            probe = ["unshare", "-n", "-m", "--", "mount", "-t", "tmpfs", "probe", tmp]
-            if subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+            if works("unshare", "-n", "-m", "--", "mount", "-t", "tmpfs", "probe", tmp):
                 return "root"
-    if subprocess.run(["unshare", "-rn", "true"], capture_output=True).returncode == 0:
-        return "user"
-    return "none"
+        return "net" if works("unshare", "-n", "true") else "none"
+    return "user" if works("unshare", "-rn", "true") else "none"
 
 
 _MOUNT_SCRIPT = (
@@ -92,6 +100,8 @@ def command(child_path, folder, req_fd, res_fd, uid, audit, limits, hidden, mode
         wrap = ["unshare", "-n", "-m", "--", "sh", "-c", _MOUNT_SCRIPT, "sh", folder]
         wrap += [str(uid), str(limits.fsize_mb), str(len(hide)), *hide]
         child = wrap + child
+    elif mode == "net":
+        child = ["unshare", "-n", "--", *child]
     elif mode == "user":
         child = ["unshare", "-rn", "--", *child]
     cpu = limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5

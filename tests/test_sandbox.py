@@ -20,13 +20,14 @@ SMALL = Limits(timeout_s=30, memory_mb=2048, nproc=64)
 ROOT = os.geteuid() == 0 and isolation_mode() == "root"
 
 
-def _run(code, *, limits=SMALL, audit=True, hidden=(), function="compute_da"):
+def _run(code, *, limits=SMALL, audit=True, hidden=(), function="compute_da", mode=None):
     return run_submission(
         [SETUP, Cell(function, code)],
         cases(function, hidden=True),
         limits=limits,
         audit=audit,
         hidden=hidden,
+        mode=mode,
     )
 
 
@@ -179,3 +180,19 @@ def test_own_uid_cannot_signal_the_grader_without_audit_hook():
     result = _run(code, audit=False)
     assert "PermissionError" in result.cell_errors["compute_da"]
     assert result.status == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root fallbacks need root")
+@pytest.mark.parametrize("mode", ["net", "none"], ids=["network-namespace-only", "no-namespace"])
+def test_weaker_isolation_still_grades_and_refuses(mode, tmp_path):
+    secret = tmp_path / "gradebook.db"
+    secret.write_text("secret")
+    code = f"try:\n    open({str(secret)!r}).read()\nexcept OSError as e:\n    print(e)\n" + DA
+    result = _run(code + "import os\nos.fork()\n", mode=mode, hidden=[str(tmp_path)])
+    assert result.isolation["namespace"] == mode
+    assert result.isolation["network"] is (mode == "net")
+    assert "refused" in result.output  # the audit hook alone keeps the course out
+    assert "os.fork refused" in result.cell_errors["compute_da"]
+    for case, outcome in zip(cases("compute_da", hidden=True), result.outcomes, strict=True):
+        np.testing.assert_allclose(outcome.value, reference(case), rtol=1e-6, atol=0)
