@@ -1,8 +1,10 @@
 """The command line end to end: real subprocess, real gradebook, real nbgrader feedback."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from _grader_course import (
@@ -116,6 +118,7 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
         time.sleep(2)  # the sleeper's sandbox is running now
         sandboxes = _sandboxes()
         assert sandboxes, "the second sandbox should be running"
+        folders = {_folder(pid) for pid in sandboxes} - {None}
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -126,12 +129,22 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
             break
         time.sleep(0.1)
     assert not _sandboxes() & sandboxes  # killed with the grader (PR_SET_PDEATHSIG)
+    for folder in folders:  # the grader had no chance to remove its temporary folder
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _folder(pid: int) -> str | None:
+    """The sandbox folder named on a child's command line (argv[5] of _child.py)."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        i = next(i for i, a in enumerate(args) if a.endswith(b"_child.py"))
+        return args[i + 5].decode()
+    except (OSError, StopIteration, IndexError):
+        return None
 
 
 def _sandboxes() -> set:
     """Pids of running sandbox children (their command line names grader/_child.py)."""
-    from pathlib import Path
-
     found = set()
     for proc in Path("/proc").iterdir():
         try:
