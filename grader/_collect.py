@@ -13,7 +13,9 @@ from pathlib import Path
 
 import nbformat
 
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9_.@+-]{1,100}$")
+# Any folder name nbgrader would take, but no hidden folders, ".." or control characters
+# (the id is only ever a path component and a gradebook key, never part of a command).
+_STUDENT_ID = re.compile(r"^(?!\.)[^/\x00-\x1f]{1,100}$")
 MAX_NOTEBOOK_BYTES = 20 << 20
 
 
@@ -144,7 +146,8 @@ def find_submissions(course: Path, assignment: str, sources) -> list[Submission]
 
     Returns:
         Submissions sorted by student then notebook; a notebook the student did not
-        hand in has ``path=None``. Folders whose names are not plain ids are skipped.
+        hand in has ``path=None``. Hidden folders, symlinks and names with control
+        characters are skipped.
     """
     found = []
     root = Path(course) / "submitted"

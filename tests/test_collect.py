@@ -50,10 +50,17 @@ def test_missing_source_names_the_fix(course):
 def test_submissions_found_missing_and_odd_names_skipped(course):
     submit(course, "alice", {})
     (course / "submitted" / "bob" / ASSIGNMENT).mkdir(parents=True)
-    (course / "submitted" / "bad name;rm").mkdir(parents=True)
+    (course / "submitted" / ".hidden" / ASSIGNMENT).mkdir(parents=True)
+    (course / "submitted" / "line\nbreak" / ASSIGNMENT).mkdir(parents=True)
+    (course / "submitted" / "link").symlink_to(course / "submitted" / "alice")
+    submit(course, "Олена Коваль", {})
     sources = read_source(course, ASSIGNMENT)
     found = find_submissions(course, ASSIGNMENT, sources)
-    assert [(s.student, s.path is not None) for s in found] == [("alice", True), ("bob", False)]
+    assert [(s.student, s.path is not None) for s in found] == [
+        ("alice", True),
+        ("bob", False),
+        ("Олена Коваль", True),
+    ]
 
 
 def test_unreadable_notebook_is_a_clear_error(tmp_path):
