@@ -1,28 +1,14 @@
 """The checks: right answers pass, every catalogued mistake is named, in both languages."""
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import MISTAKES, read_mistake
 
 import grader
 from grader import FUNCTIONS, Case, Outcome, cases, check, judge, run_case
 from grader._messages import LANGS, message, title
-
-MISTAKES = Path(__file__).parent / "fixtures" / "mistakes"
-
-
-def read_mistake(path: Path) -> tuple[str, str, str]:
-    """(function, diagnosis, code) from a fixture's ``# function:`` and ``# mistake:`` lines."""
-    code = path.read_text(encoding="utf-8")
-    head = dict(
-        line[2:].split(": ", 1)
-        for line in code.splitlines()
-        if line.startswith(("# function:", "# mistake:"))
-    )
-    return head["function"], head["mistake"], code
 
 
 def define(code: str, function: str):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from _reference import MISTAKES, read_mistake
 from nbclient import NotebookClient
 
 from grader import cases
@@ -36,7 +37,6 @@ from grader._messages import message, title
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent / "assignments"
-MISTAKES = Path(__file__).parent / "fixtures" / "mistakes"
 POINTS = {"test_da": 3, "test_dz": 3, "test_dw": 2, "test_db": 2}
 
 
@@ -45,16 +45,6 @@ def solution_code() -> dict[str, str]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.solution_code()
-
-
-def read_mistake(path: Path) -> tuple[str, str, str]:
-    code = path.read_text(encoding="utf-8")
-    head = dict(
-        line[2:].split(": ", 1)
-        for line in code.splitlines()
-        if line.startswith(("# function:", "# mistake:"))
-    )
-    return head["function"], head["mistake"], code
 
 
 def wrong_students(lang: str) -> dict[str, dict[str, tuple[str, str]]]:

@@ -4,31 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import numpy_gd as _numpy_gd
+from _reference import synthetic_data as _data
 
 import lrjax
 from lrjax import _fused, _train
 from lrjax._loss import loss_from_logits
-
-
-def _numpy_gd(X, y, lr, steps):
-    """The lecture's update, averaged over m, in float64 NumPy."""
-    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
-    w, b = np.zeros(X.shape[1]), 0.0
-    history = []
-    for _ in range(steps):
-        z = X @ w + b
-        history.append(np.mean(np.logaddexp(0, z) - y * z))
-        dz = 1 / (1 + np.exp(-z)) - y
-        w, b = w - lr * X.T @ dz / len(y), b - lr * dz.mean()
-    return w, b, np.array(history)
-
-
-def _data(m, n, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(m, n))
-    y = (rng.random(m) < 1 / (1 + np.exp(-(X @ np.linspace(1, -1, n) + 0.3)))).astype(np.int32)
-    return X, y
-
 
 # float64 agrees with NumPy to rounding; float32 to its precision over 40 steps.
 TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-4, atol=2e-5)}

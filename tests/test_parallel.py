@@ -16,25 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import numpy_gd as _numpy_gd
+from _reference import synthetic_data as _data
 
 import lrjax
-
-
-def _data(m, n, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(m, n))
-    y = (rng.random(m) < 1 / (1 + np.exp(-(X @ np.linspace(1, -1, n) + 0.3)))).astype(np.int32)
-    return X, y
-
-
-def _numpy_gd(X, y, lr, steps):
-    w, b, history = np.zeros(X.shape[1]), 0.0, []
-    for _ in range(steps):
-        z = X @ w + b
-        history.append(np.mean(np.logaddexp(0, z) - y * z))
-        dz = 1 / (1 + np.exp(-z)) - y
-        w, b = w - lr * X.T @ dz / len(y), b - lr * dz.mean()
-    return w, b, np.array(history)
 
 
 def _run(code: str, env: dict, timeout=120) -> dict:
