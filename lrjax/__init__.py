@@ -17,6 +17,7 @@ from lrjax._data import (
 from lrjax._forward import forward
 from lrjax._loss import cost, loss
 from lrjax._many import fit_many
+from lrjax._native import NativeUnavailable
 from lrjax._parallel import fit_sharded
 from lrjax._sgd import fit_sgd
 from lrjax._train import accuracy, fit, predict, step
@@ -26,6 +27,7 @@ __all__ = [
     "Dataset",
     "GradientCheck",
     "Grads",
+    "NativeUnavailable",
     "Params",
     "accuracy",
     "autodiff_grads",

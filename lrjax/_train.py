@@ -5,7 +5,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from lrjax import _fused
+from lrjax import _fused, _native
 from lrjax._forward import logits
 from lrjax._types import Grads, Params
 from lrjax._validate import check_params, check_positive, check_x, check_y
@@ -98,10 +98,14 @@ def fit(
       loop runs on one core, so on one device it is slower than "transposed";
       :func:`lrjax.fit_sharded` runs it on every device.
     * ``"sharded"``: :func:`lrjax.fit_sharded` over all devices.
+    * ``"native"``: CPU only. Each step's sums come from a C++ kernel (an XLA
+      FFI call, compiled for this machine on first use) that reads X once per
+      step on every core; the update stays in the same ``lax.scan``. Not
+      differentiable (``jax.grad`` through ``fit``: use "scan").
     * ``"auto"`` (default): "scan" for X under ``LARGE_BYTES`` (4 MiB) or off
-      CPU; on CPU, "transposed" on one device, and :func:`lrjax.fit_sharded`
-      over all local devices when there are several (e.g. after
-      ``jax.config.update("jax_num_cpu_devices", 2)``).
+      CPU; on CPU, "native" where it builds, else "transposed" on one device
+      and :func:`lrjax.fit_sharded` over all local devices when there are
+      several (e.g. after ``jax.config.update("jax_num_cpu_devices", 2)``).
 
     Args:
         X: (m, n) features, one example per row, floating point.
@@ -119,6 +123,8 @@ def fit(
     Raises:
         ValueError: on bad shapes, labels, non-finite X, non-positive steps or
             learning_rate, or an unknown method.
+        lrjax.NativeUnavailable: ``method="native"`` where the kernel cannot be
+            built (the message says why).
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")
@@ -130,6 +136,14 @@ def fit(
     if method == "fused":
         rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
         return _fused.fit_fused(X, y, learning_rate, init, steps, rows)
+    if method == "native":
+        _native.require()
+        if X.dtype.name not in _native.TARGETS:
+            raise ValueError(
+                f"method='native' runs float32 and float64, got X of dtype {X.dtype}: "
+                f"pass X.astype(jnp.float32) or use method='scan'"
+            )
+        return _native.fit_native(X, y, learning_rate, init, steps, _native.threads())
     if method == "sharded":
         from lrjax._parallel import run_sharded  # imports _train: avoid the cycle
 
@@ -137,7 +151,7 @@ def fit(
     return _fit(X, y, learning_rate, init, steps)
 
 
-METHODS = ("auto", "scan", "transposed", "fused", "sharded")
+METHODS = ("auto", "scan", "transposed", "fused", "sharded", "native")
 LARGE_BYTES = 4 * 2**20  # beyond the L2 caches of the measured CPU: the layout matters
 
 
@@ -145,6 +159,8 @@ def _auto_method(X: jax.Array) -> str:
     """The fastest measured path for X (docs/performance.md)."""
     if X.size * X.dtype.itemsize < LARGE_BYTES or jax.default_backend() != "cpu":
         return "scan"
+    if X.dtype.name in _native.TARGETS and _native.available():
+        return "native"
     if len(jax.local_devices()) > 1 and jax.process_count() == 1:
         return "sharded"
     return "transposed"

@@ -8,7 +8,7 @@ from _reference import numpy_gd as _numpy_gd
 from _reference import synthetic_data as _data
 
 import lrjax
-from lrjax import _fused, _train
+from lrjax import _fused, _native, _train
 from lrjax._loss import loss_from_logits
 
 # float64 agrees with NumPy to rounding; float32 to its precision over 40 steps.
@@ -16,7 +16,7 @@ TOL = {"float64": dict(rtol=1e-10, atol=1e-12), "float32": dict(rtol=2e-4, atol=
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("method", ["scan", "transposed", "fused", "sharded", "auto"])
+@pytest.mark.parametrize("method", ["scan", "transposed", "fused", "sharded", "native", "auto"])
 def test_every_method_matches_numpy(method, dtype, x64):
     X, y = _data(1003, 7)  # 1003 rows: the blocks need padding
     params, history = lrjax.fit(
@@ -81,7 +81,8 @@ def test_auto_picks_the_layout_by_size():
     small = jnp.zeros((100, 10), jnp.float32)
     large = jax.ShapeDtypeStruct((20_000, 64), jnp.float32)  # 5 MiB > LARGE_BYTES
     assert _train._auto_method(small) == "scan"
-    assert _train._auto_method(large) == ("transposed" if len(jax.devices()) == 1 else "sharded")
+    xla = "transposed" if len(jax.devices()) == 1 else "sharded"
+    assert _train._auto_method(large) == ("native" if _native.available() else xla)
 
 
 def test_auto_on_a_large_problem_matches_scan():

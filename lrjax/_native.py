@@ -1,0 +1,182 @@
+"""A native one-pass step for large X on CPU: ``lrjax/native/fused_step.cc`` as an XLA FFI call.
+
+XLA:CPU cannot run the fused step at memory speed (docs/performance.md: it
+reads X twice per step, runs ``dz @ X`` at a third of memory speed, and runs a
+loop over blocks on one core). The C++ kernel does what the lecture's step
+needs in one pass over the rows of X, on every core, and returns the sums
+``(Xᵀ·dz, Σdz, Σloss)``; the update stays in JAX, inside the same ``lax.scan``.
+
+The kernel is compiled on first use with the machine's C++ compiler (``$CXX``,
+else ``c++``/``g++``) for this CPU (``-march=native``) and cached in
+``$LRJAX_CACHE_DIR`` (default ``~/.cache/lrjax``), keyed by the source, the
+flags, jaxlib's version and the CPU, so the compiler runs once per machine.
+Where it cannot be built, or with ``LRJAX_NATIVE=0`` in the environment,
+:func:`available` is False and ``fit(method="auto")`` uses the XLA paths.
+"""
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lrjax._types import Params
+
+SOURCE = Path(__file__).with_name("native") / "fused_step.cc"
+# -ffast-math lets GCC call glibc's vector exp/log1p; it is given to the
+# compile step only: linking a shared library with it would switch the whole
+# process to flush-denormals-to-zero.
+COMPILE_FLAGS = ("-std=c++17", "-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-fPIC")
+LINK_FLAGS = ("-shared",)
+LIBS = ("-lmvec", "-lm")
+TARGETS = {"float32": "lrjax_fused_sums_f32", "float64": "lrjax_fused_sums_f64"}
+SYMBOLS = {"float32": "LrjaxFusedSumsF32", "float64": "LrjaxFusedSumsF64"}
+
+
+class NativeUnavailable(RuntimeError):
+    """The native kernel cannot be built or loaded here; the message says why and what to do."""
+
+
+def _cpu_id() -> str:
+    """Model name and feature flags of this CPU (``-march=native`` code is only valid on it)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))]
+    return "\n".join(sorted(set(lines)))
+
+
+def _compiler() -> str | None:
+    for name in filter(None, (os.environ.get("CXX"), "c++", "g++", "clang++")):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("LRJAX_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "lrjax"
+
+
+def _build(compiler: str) -> Path:
+    """Compile the kernel into the cache (once per source, flags, jaxlib and CPU)."""
+    include = jax.ffi.include_dir()
+    key = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join(COMPILE_FLAGS + LINK_FLAGS + LIBS).encode(),
+                 compiler.encode(), jax.__version__.encode(), _cpu_id().encode()):  # fmt: skip
+        key.update(part)
+        key.update(b"\0")
+    out = _cache_dir() / f"fused_step-{key.hexdigest()[:16]}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        obj, lib = Path(tmp) / "fused_step.o", Path(tmp) / out.name
+        compile_cmd = [compiler, *COMPILE_FLAGS, "-w", "-isystem", include, "-c", str(SOURCE)]
+        for cmd in (
+            [*compile_cmd, "-o", str(obj)],
+            [compiler, *LINK_FLAGS, str(obj), "-o", str(lib), *LIBS],
+        ):
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise NativeUnavailable(
+                    f"Compiling lrjax's native kernel failed ({' '.join(cmd[:2])} ...):\n"
+                    f"{done.stderr.strip()[-2000:]}\n"
+                    "Use method='transposed' (or set LRJAX_NATIVE=0) to train without it."
+                )
+        os.replace(lib, out)  # atomic: concurrent first uses do not see half a file
+    return out
+
+
+@functools.cache
+def _load() -> str:
+    """Build, load and register the kernel once per process; '' on success, else the reason."""
+    if os.environ.get("LRJAX_NATIVE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return "disabled by LRJAX_NATIVE=0"
+    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64", "aarch64"):
+        return f"not built for {platform.system()} {platform.machine()} (Linux x86_64/aarch64 only)"
+    compiler = _compiler()
+    if compiler is None:
+        return "no C++ compiler found (set $CXX or install g++)"
+    try:
+        lib = ctypes.CDLL(str(_build(compiler)))
+    except (NativeUnavailable, OSError) as err:
+        return str(err)
+    for dtype, target in TARGETS.items():
+        capsule = jax.ffi.pycapsule(getattr(lib, SYMBOLS[dtype]))
+        jax.ffi.register_ffi_target(target, capsule, platform="cpu")
+    return ""
+
+
+def available() -> bool:
+    """True when the native kernel is built and registered (builds it on the first call)."""
+    return _load() == ""
+
+
+def require() -> None:
+    """Raise :class:`NativeUnavailable` with the reason if the kernel cannot be used."""
+    reason = _load()
+    if reason:
+        raise NativeUnavailable(f"lrjax's native kernel is not available: {reason}")
+
+
+def threads() -> int:
+    """Threads the kernel uses: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def fused_sums(X: jax.Array, y: jax.Array, params: Params, *, n_threads: int):
+    """Sums over the rows of X of (Xᵀ·dz, dz, loss), one pass over X (the native kernel).
+
+    Args:
+        X: (m, n) float32 or float64, one example per row; y: (m,) labels in X's dtype.
+        params: ``Params(w: (n,), b: ())`` in X's dtype.
+        n_threads: threads to split the rows over.
+
+    Returns:
+        ``(gw: (n,), gb: (), total_loss: ())`` in X's dtype: sums, not means.
+    """
+    dtype = X.dtype
+    call = jax.ffi.ffi_call(
+        TARGETS[dtype.name],
+        (
+            jax.ShapeDtypeStruct((X.shape[1],), dtype),
+            jax.ShapeDtypeStruct((), dtype),
+            jax.ShapeDtypeStruct((), dtype),
+        ),
+        vmap_method="sequential",
+    )
+    return call(X, y, params.w, params.b, threads=np.int64(n_threads))
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "n_threads"))
+def fit_native(X, y, learning_rate, init: Params, steps: int, n_threads: int):
+    """Gradient descent whose sums come from the native one-pass kernel.
+
+    Returns:
+        ``(params, history)`` as :func:`lrjax.fit`.
+    """
+    m = X.shape[0]
+    lr = jnp.asarray(learning_rate).astype(X.dtype)
+
+    def body(params, _):
+        gw, gb, total = fused_sums(X, y, params, n_threads=n_threads)
+        return Params(params.w - lr * (gw / m), params.b - lr * (gb / m)), total / m
+
+    return jax.lax.scan(body, init, length=steps)
