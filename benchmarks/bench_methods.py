@@ -157,6 +157,7 @@ METHODS = {
     "lrjax transposed": lrjax_fit("transposed"),
     "lrjax fused": lrjax_fit("fused"),
     "lrjax sharded": lrjax_fit("sharded"),
+    "lrjax native": lrjax_fit("native"),
 }
 
 
@@ -200,6 +201,8 @@ def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True) -> dict:
         if name == "torch" and _torch_version() is None:
             continue
         if name == "lrjax sharded" and len(jax.devices()) == 1:
+            continue
+        if name == "lrjax native" and not lrjax._native.available():
             continue
         row["step_s"][name], row["setup_s"][name] = step_time(make, X, y, steps, reps)
         w, b = make(X, y, steps)()

@@ -29,9 +29,10 @@ namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int64_t kBlock = 128;  // rows whose dz and loss are computed together
+constexpr int64_t kBlock = 128;  // at most this many rows form a block (dz, loss together)
+constexpr int64_t kBlockBytes = 128 << 10;  // a block's rows of X, re-read from cache
 constexpr int64_t kFlush = 1024;  // rows summed in T before adding into double
-constexpr int64_t kAhead = 128;  // rows between a prefetch and its use
+constexpr int64_t kAheadBytes = 64 << 10;  // bytes of X between a prefetch and its use
 constexpr int64_t kChunkBytes = 1 << 20;  // rows of X a thread takes at a time
 
 template <typename T>
@@ -56,16 +57,19 @@ void rows_sums(const T* X, const T* y, const T* w, T b, int64_t n, int64_t lo, i
   double sum_dz = 0, sum_loss = 0;
   int64_t pending = 0;
   T* a = acc.data();
-  for (int64_t i0 = lo; i0 < hi; i0 += kBlock) {
-    const int64_t k = std::min(kBlock, hi - i0);
+  const int64_t row_bytes = std::max<int64_t>(1, n * int64_t(sizeof(T)));
+  const int64_t block = std::clamp<int64_t>(kBlockBytes / row_bytes / 4 * 4, 4, kBlock);
+  const int64_t ahead_rows = std::max<int64_t>(4, kAheadBytes / row_bytes);
+  for (int64_t i0 = lo; i0 < hi; i0 += block) {
+    const int64_t k = std::min(block, hi - i0);
     int64_t r = 0;
     for (; r + 4 <= k; r += 4) {  // four rows at a time share the loads of w
       const T* x0 = X + (i0 + r) * n;
-      // Ask for the rows kAhead rows on, into L2, so that they are on their way
+      // Ask for the rows kAheadBytes on, into L2, so that they are on their way
       // from memory while these are used: 10-15% faster per core than the
       // hardware prefetcher alone (measured on the 2-core EPYC of
       // docs/performance.md; into L1 it was slower).
-      const char* ahead = reinterpret_cast<const char*>(x0 + kAhead * n);
+      const char* ahead = reinterpret_cast<const char*>(x0 + ahead_rows * n);
       const char* end = reinterpret_cast<const char*>(X + hi * n);
       for (int64_t c = 0; c < 4 * n * int64_t(sizeof(T)) && ahead + c < end; c += 64) {
         __builtin_prefetch(ahead + c, 0, 1);  // into L2, not L1
@@ -110,7 +114,7 @@ void rows_sums(const T* X, const T* y, const T* w, T b, int64_t n, int64_t lo, i
       for (int64_t j = 0; j < n; ++j) a[j] += d * x[j];
     }
     pending += k;
-    if (pending >= kFlush || i0 + kBlock >= hi) {
+    if (pending >= kFlush || i0 + block >= hi) {
       for (int64_t j = 0; j < n; ++j) {
         gw[j] += a[j];
         a[j] = T(0);
