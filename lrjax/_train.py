@@ -103,10 +103,11 @@ def fit(
       step on every core; the update stays in the same ``lax.scan``. Not
       differentiable (``jax.grad`` through ``fit``: use "scan").
     * ``"auto"`` (default): "scan" for X under ``LARGE_BYTES`` (4 MiB) or off
-      CPU; on CPU, "native" where it builds and X has at least
-      ``NATIVE_MIN_FEATURES`` (32) columns, else "transposed" on one device
-      and :func:`lrjax.fit_sharded` over all local devices when there are
-      several (e.g. after ``jax.config.update("jax_num_cpu_devices", 2)``).
+      CPU. On CPU, for X with at least ``NATIVE_MIN_FEATURES`` (32) columns:
+      "native" where it builds, else :func:`lrjax.fit_sharded` over all
+      local devices when there are several (e.g. after
+      ``jax.config.update("jax_num_cpu_devices", 2)``); otherwise
+      "transposed".
 
     Args:
         X: (m, n) features, one example per row, floating point.
@@ -154,9 +155,10 @@ def fit(
 
 METHODS = ("auto", "scan", "transposed", "fused", "sharded", "native")
 LARGE_BYTES = 4 * 2**20  # beyond the L2 caches of the measured CPU: the layout matters
-# Below this many features the native kernel's per-row work (a short dot, its
-# horizontal sum, the row's exp and log1p) outweighs reading the row: at
-# 1 000 000 x 10 it measured 0.39 of the roofline against 0.60 for "transposed".
+# Below this many features the per-row work of the one-pass paths (a short dot,
+# its horizontal sum, the row's exp and log1p) outweighs reading the row: at
+# 1 000 000 x 10, "transposed" measured 0.47 of the roofline, "native" 0.38 and
+# "sharded" 0.37 (benchmarks/bench_fit.py).
 NATIVE_MIN_FEATURES = 32
 
 
@@ -164,11 +166,11 @@ def _auto_method(X: jax.Array) -> str:
     """The fastest measured path for X (docs/performance.md)."""
     if X.size * X.dtype.itemsize < LARGE_BYTES or jax.default_backend() != "cpu":
         return "scan"
-    if X.shape[-1] >= NATIVE_MIN_FEATURES and X.dtype.name in _native.TARGETS:
-        if _native.available():
+    if X.shape[-1] >= NATIVE_MIN_FEATURES:
+        if X.dtype.name in _native.TARGETS and _native.available():
             return "native"
-    if len(jax.local_devices()) > 1 and jax.process_count() == 1:
-        return "sharded"
+        if len(jax.local_devices()) > 1 and jax.process_count() == 1:
+            return "sharded"
     return "transposed"
 
 

@@ -67,7 +67,10 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def eight():
-    return _run(EIGHT_DEVICES, {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"})
+    # LRJAX_NATIVE=0: without the native kernel, fit's auto choice for large X
+    # on several devices is the sharded path, which this test is about.
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "LRJAX_NATIVE": "0"}
+    return _run(EIGHT_DEVICES, env)
 
 
 def test_eight_devices_match_numpy(eight):
