@@ -48,64 +48,86 @@ void dz_and_loss(const T* z, const T* y, T* dz, T* loss, int64_t k) {
   }
 }
 
-// Sums over rows [lo, hi) into gw (n doubles, zeroed), gb and loss.
+// z for four rows from the first `len` columns: four dot products sharing the loads of w.
 template <typename T>
-void rows_sums(const T* X, const T* y, const T* w, T b, int64_t n, int64_t lo, int64_t hi,
-               double* gw, double* gb, double* loss) {
-  std::vector<T> acc(n, T(0));
+inline void dot4(const T* x0, int64_t n, const T* w, int64_t len, T* out) {
+  const T *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+  T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+  for (int64_t j = 0; j < len; ++j) {
+    s0 += x0[j] * w[j];
+    s1 += x1[j] * w[j];
+    s2 += x2[j] * w[j];
+    s3 += x3[j] * w[j];
+  }
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
+// a += Xᵀ·d for four rows, first `len` columns: one update of the accumulator for four rows.
+template <typename T>
+inline void axpy4(const T* x0, int64_t n, const T* d, int64_t len, T* a) {
+  const T *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
+  const T d0 = d[0], d1 = d[1], d2 = d[2], d3 = d[3];
+#pragma omp simd
+  for (int64_t j = 0; j < len; ++j) a[j] += d0 * x0[j] + d1 * x1[j] + d2 * x2[j] + d3 * x3[j];
+}
+
+// Sums over rows [lo, hi) of X (m, n) into gw (n doubles, zeroed), gb and loss.
+//
+// The loops over a row run to `padded`, n rounded up to a whole number of
+// vector lanes, with w padded by zeros: the extra lanes read the start of the
+// next row, which the zeros of w (and the unused end of the accumulator) make
+// harmless for finite X, and the loops need no scalar tail (a non-finite X
+// gives a non-finite sum either way). Rows whose padded reach would
+// pass the end of X use the exact length n instead.
+template <typename T>
+void rows_sums(const T* X, const T* y, const T* w_padded, T b, int64_t m, int64_t n,
+               int64_t padded, int64_t lo, int64_t hi, double* gw, double* gb, double* loss) {
+  std::vector<T> acc(padded, T(0));
   T z[kBlock], dz[kBlock], ls[kBlock];
   double sum_dz = 0, sum_loss = 0;
   int64_t pending = 0;
   T* a = acc.data();
+  const T* w = w_padded;
   const int64_t row_bytes = std::max<int64_t>(1, n * int64_t(sizeof(T)));
   const int64_t block = std::clamp<int64_t>(kBlockBytes / row_bytes / 4 * 4, 4, kBlock);
   const int64_t ahead_rows = std::max<int64_t>(4, kAheadBytes / row_bytes);
+  const char* end = reinterpret_cast<const char*>(X + hi * n);
+  // The last row that may read `padded` columns: its padded reach ends inside X.
+  const int64_t last_padded_row = m - 1 - (padded - 1) / std::max<int64_t>(1, n);
   for (int64_t i0 = lo; i0 < hi; i0 += block) {
     const int64_t k = std::min(block, hi - i0);
     int64_t r = 0;
-    for (; r + 4 <= k; r += 4) {  // four rows at a time share the loads of w
+    for (; r + 4 <= k; r += 4) {
       const T* x0 = X + (i0 + r) * n;
       // Ask for the rows kAheadBytes on, into L2, so that they are on their way
       // from memory while these are used: 10-15% faster per core than the
       // hardware prefetcher alone (measured on the 2-core EPYC of
       // docs/performance.md; into L1 it was slower).
       const char* ahead = reinterpret_cast<const char*>(x0 + ahead_rows * n);
-      const char* end = reinterpret_cast<const char*>(X + hi * n);
-      for (int64_t c = 0; c < 4 * n * int64_t(sizeof(T)) && ahead + c < end; c += 64) {
+      for (int64_t c = 0; c < 4 * row_bytes && ahead + c < end; c += 64) {
         __builtin_prefetch(ahead + c, 0, 1);  // into L2, not L1
       }
-      const T *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
-      T s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-#pragma omp simd reduction(+ : s0, s1, s2, s3)
-      for (int64_t j = 0; j < n; ++j) {
-        s0 += x0[j] * w[j];
-        s1 += x1[j] * w[j];
-        s2 += x2[j] * w[j];
-        s3 += x3[j] * w[j];
-      }
-      z[r] = s0 + b;
-      z[r + 1] = s1 + b;
-      z[r + 2] = s2 + b;
-      z[r + 3] = s3 + b;
+      dot4(x0, n, w, i0 + r + 3 <= last_padded_row ? padded : n, z + r);
     }
     for (; r < k; ++r) {
       const T* x = X + (i0 + r) * n;
       T s = 0;
 #pragma omp simd reduction(+ : s)
       for (int64_t j = 0; j < n; ++j) s += x[j] * w[j];
-      z[r] = s + b;
+      z[r] = s;
     }
+    for (r = 0; r < k; ++r) z[r] += b;
     dz_and_loss(z, y + i0, dz, ls, k);
     for (r = 0; r < k; ++r) {
       sum_dz += dz[r];
       sum_loss += ls[r];
     }
-    for (r = 0; r + 4 <= k; r += 4) {  // one update of acc for four rows
-      const T* x0 = X + (i0 + r) * n;
-      const T *x1 = x0 + n, *x2 = x1 + n, *x3 = x2 + n;
-      const T d0 = dz[r], d1 = dz[r + 1], d2 = dz[r + 2], d3 = dz[r + 3];
-#pragma omp simd
-      for (int64_t j = 0; j < n; ++j) a[j] += d0 * x0[j] + d1 * x1[j] + d2 * x2[j] + d3 * x3[j];
+    for (r = 0; r + 4 <= k; r += 4) {
+      axpy4(X + (i0 + r) * n, n, dz + r, i0 + r + 3 <= last_padded_row ? padded : n, a);
     }
     for (; r < k; ++r) {
       const T* x = X + (i0 + r) * n;
@@ -115,10 +137,8 @@ void rows_sums(const T* X, const T* y, const T* w, T b, int64_t n, int64_t lo, i
     }
     pending += k;
     if (pending >= kFlush || i0 + block >= hi) {
-      for (int64_t j = 0; j < n; ++j) {
-        gw[j] += a[j];
-        a[j] = T(0);
-      }
+      for (int64_t j = 0; j < n; ++j) gw[j] += a[j];
+      std::fill(acc.begin(), acc.end(), T(0));
       pending = 0;
     }
   }
@@ -152,13 +172,18 @@ ffi::Error FusedSums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ff
   std::vector<double> part_gw(parts * n, 0.0), part_gb(parts, 0.0), part_loss(parts, 0.0);
   const T* X = x.typed_data();
   const T* Y = y.typed_data();
-  const T* W = w.typed_data();
   const T B = b.typed_data()[0];
+  constexpr int64_t kLanes = 64 / int64_t(sizeof(T));  // one 512-bit vector
+  const int64_t padded = (n + kLanes - 1) / kLanes * kLanes;
+  std::vector<T> w_padded(padded, T(0));
+  std::copy(w.typed_data(), w.typed_data() + n, w_padded.begin());
+  const T* W = w_padded.data();
   std::atomic<int64_t> next{0};
   auto work = [&]() {
     for (int64_t p = next++; p < parts; p = next++) {
       const int64_t lo = p * chunk, hi = std::min(m, lo + chunk);
-      if (lo < hi) rows_sums<T>(X, Y, W, B, n, lo, hi, &part_gw[p * n], &part_gb[p], &part_loss[p]);
+      if (lo < hi) rows_sums<T>(X, Y, W, B, m, n, padded, lo, hi, &part_gw[p * n], &part_gb[p],
+                                 &part_loss[p]);
     }
   };
   std::vector<std::thread> pool;
