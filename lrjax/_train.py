@@ -156,9 +156,11 @@ def fit(
 METHODS = ("auto", "scan", "transposed", "fused", "sharded", "native")
 LARGE_BYTES = 4 * 2**20  # beyond the L2 caches of the measured CPU: the layout matters
 # Below this many features the per-row work of the one-pass paths (a short dot,
-# its horizontal sum, the row's exp and log1p) outweighs reading the row: at
-# 1 000 000 x 10, "transposed" measured 0.47 of the roofline, "native" 0.38 and
-# "sharded" 0.37 (benchmarks/bench_fit.py).
+# its horizontal sum, the row's exp and log1p) is as large as reading the row,
+# and no path is reliably best: at 1 000 000 x 10 two sweeps of
+# benchmarks/bench_fit.py gave "transposed" 0.47 and 0.39 of the roofline,
+# "native" 0.38 and 0.47, "sharded" 0.37 and 0.62. "transposed" needs neither a
+# compiler nor a device setting.
 NATIVE_MIN_FEATURES = 32
 
 
