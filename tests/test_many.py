@@ -3,23 +3,16 @@
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import synthetic_data
 
 import lrjax
-
-
-def _data(m=400, n=5, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(m, n))
-    y = (rng.random(m) < 1 / (1 + np.exp(-(X @ np.linspace(1, -1, n) + 0.3)))).astype(np.int32)
-    return X, y
-
 
 TOL = {"float64": dict(rtol=1e-10, atol=1e-13), "float32": dict(rtol=1e-5, atol=1e-6)}
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_learning_rate_sweep_equals_separate_fits(dtype, x64):
-    X, y = _data()
+    X, y = synthetic_data(400, 5)
     X = jnp.asarray(X, dtype)
     rates = [0.01, 0.1, 0.5, 1.0, 3.0]
     params, history = lrjax.fit_many(X, y, learning_rates=rates, steps=30)
@@ -34,7 +27,7 @@ def test_learning_rate_sweep_equals_separate_fits(dtype, x64):
 
 def test_fold_masks_train_on_their_rows_only(x64):
     """0/1 weights: model k is fit on the rows where weights[k] == 1 (k-fold CV)."""
-    X, y = _data(m=300)
+    X, y = synthetic_data(300, 5)
     folds = np.arange(300) % 3
     weights = np.stack([folds != k for k in range(3)]).astype(np.float64)  # train on 2/3
     params, history = lrjax.fit_many(
@@ -49,7 +42,7 @@ def test_fold_masks_train_on_their_rows_only(x64):
 
 
 def test_init_per_model(x64):
-    X, y = _data(m=100, n=3)
+    X, y = synthetic_data(100, 3)
     inits = [lrjax.Params(jnp.full(3, 0.1 * k), jnp.asarray(-0.2 * k)) for k in range(4)]
     stacked = lrjax.Params(jnp.stack([p.w for p in inits]), jnp.stack([p.b for p in inits]))
     params, _ = lrjax.fit_many(X, y, learning_rates=[0.3] * 4, steps=10, init=stacked)

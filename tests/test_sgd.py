@@ -4,15 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _reference import synthetic_data
 
 import lrjax
-
-
-def _data(m=203, n=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(m, n))
-    y = (rng.random(m) < 1 / (1 + np.exp(-(X @ np.linspace(1, -1, n) + 0.3)))).astype(np.int32)
-    return X, y
 
 
 def _numpy_sgd(X, y, lr, batch_size, epochs, key):
@@ -32,7 +26,7 @@ def _numpy_sgd(X, y, lr, batch_size, epochs, key):
 
 
 def test_matches_the_numpy_minibatch_loop(x64):
-    X, y = _data()
+    X, y = synthetic_data(203, 4)
     key = jax.random.key(7)
     params, history = lrjax.fit_sgd(X, y, learning_rate=0.2, batch_size=16, epochs=3, key=key)
     w, b, hist = _numpy_sgd(X, y, 0.2, 16, 3, key)
@@ -43,7 +37,7 @@ def test_matches_the_numpy_minibatch_loop(x64):
 
 
 def test_same_key_same_result_other_key_other_result():
-    X, y = _data()
+    X, y = synthetic_data(203, 4)
     X = jnp.asarray(X, jnp.float32)
     run = lambda k: lrjax.fit_sgd(X, y, learning_rate=0.1, batch_size=8, epochs=2, key=k)  # noqa: E731
     a, b, c = run(jax.random.key(0)), run(jax.random.key(0)), run(jax.random.key(1))
@@ -58,7 +52,7 @@ def test_same_key_same_result_other_key_other_result():
 
 
 def test_steps_counts_updates():
-    X, y = _data()
+    X, y = synthetic_data(203, 4)
     key = jax.random.key(3)
     by_epochs = lrjax.fit_sgd(X, y, learning_rate=0.1, batch_size=50, epochs=2, key=key)
     by_steps = lrjax.fit_sgd(X, y, learning_rate=0.1, batch_size=50, steps=8, key=key)
@@ -70,7 +64,7 @@ def test_steps_counts_updates():
 
 def test_full_batch_sgd_is_gradient_descent(x64):
     """batch_size = m: every update sees all rows (shuffled), i.e. lrjax.fit."""
-    X, y = _data()
+    X, y = synthetic_data(203, 4)
     sgd, sgd_history = lrjax.fit_sgd(
         X, y, learning_rate=0.5, batch_size=203, steps=30, key=jax.random.key(0)
     )
