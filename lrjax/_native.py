@@ -25,9 +25,9 @@ import tempfile
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from lrjax._fused import _update
 from lrjax._types import Params
 
 SOURCE = Path(__file__).with_name("native") / "fused_step.cc"
@@ -173,10 +173,9 @@ def fit_native(X, y, learning_rate, init: Params, steps: int, n_threads: int):
         ``(params, history)`` as :func:`lrjax.fit`.
     """
     m = X.shape[0]
-    lr = jnp.asarray(learning_rate).astype(X.dtype)
 
     def body(params, _):
         gw, gb, total = fused_sums(X, y, params, n_threads=n_threads)
-        return Params(params.w - lr * (gw / m), params.b - lr * (gb / m)), total / m
+        return _update(params, gw, gb, m, learning_rate), total / m
 
     return jax.lax.scan(body, init, length=steps)
