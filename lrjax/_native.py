@@ -31,6 +31,7 @@ from lrjax._fused import _update
 from lrjax._types import Params
 
 SOURCE = Path(__file__).with_name("native") / "fused_step.cc"
+HEADERS = (SOURCE.with_name("thread_pool.h"),)
 # -ffast-math lets GCC call glibc's vector exp/log1p; it is given to the
 # compile step only: linking a shared library with it would switch the whole
 # process to flush-denormals-to-zero.
@@ -75,7 +76,8 @@ def _build(compiler: str) -> Path:
     """Compile the kernel into the cache (once per source, flags, jaxlib and CPU)."""
     include = jax.ffi.include_dir()
     key = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(COMPILE_FLAGS + LINK_FLAGS + LIBS).encode(),
+    sources = [path.read_bytes() for path in (SOURCE, *HEADERS)]
+    for part in (*sources, " ".join(COMPILE_FLAGS + LINK_FLAGS + LIBS).encode(),
                  compiler.encode(), jax.__version__.encode(), _cpu_id().encode()):  # fmt: skip
         key.update(part)
         key.update(b"\0")

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
@@ -68,6 +69,47 @@ def test_threads_do_not_change_the_result(dtype, x64):
         np.testing.assert_array_equal(total, runs[0][2])
 
 
+def test_concurrent_calls_agree():
+    """Python threads calling at once: one call has the kept workers, the others start their own."""
+    X, y = _data(40_000, 50, seed=9)
+    Xj, yj = jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.float32)
+    params = lrjax.Params(jnp.full(50, 0.01, jnp.float32), jnp.zeros((), jnp.float32))
+    fn = jax.jit(lambda X, y, p: _native.fused_sums(X, y, p, n_threads=3))
+    ref = [np.asarray(v) for v in fn(Xj, yj, params)]
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda _: [np.asarray(v) for v in fn(Xj, yj, params)], range(40)))
+    for run in runs:
+        for got, want in zip(run, ref, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+FORK = """
+    import os, warnings
+    import jax, jax.numpy as jnp, numpy as np
+    import lrjax
+    from lrjax import _native
+    _native.require()
+    X = jnp.asarray(np.random.default_rng(0).normal(size=(20_000, 100)), jnp.float32)
+    y = jnp.asarray(np.arange(20_000) % 2, jnp.float32)
+    p = lrjax.Params(jnp.full(100, 0.01, jnp.float32), jnp.zeros((), jnp.float32))
+    f = jax.jit(lambda X, y, p: _native.fused_sums(X, y, p, n_threads=2))
+    ref = np.asarray(f(X, y, p)[0])  # the parent's workers now exist
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # JAX warns that forking is risky
+        pid = os.fork()
+    if pid == 0:
+        os._exit(0 if np.array_equal(np.asarray(f(X, y, p)[0]), ref) else 3)
+    print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_a_forked_child_gets_its_own_workers():
+    """The parent's kept threads do not exist in a child: without its own it would wait forever."""
+    out = _python(FORK, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "child 0" in out.stdout
+
+
 @pytest.mark.parametrize("z", [1e4, -1e4, 1e30, -1e30, 80.0, -80.0], ids=str)
 @pytest.mark.parametrize("label", [0, 1])
 def test_extreme_logits_float32(z, label):
@@ -129,13 +171,13 @@ def test_loading_leaves_denormals_alone():
     assert tiny * np.float32(2) > 0
 
 
-def _python(code: str, **env) -> subprocess.CompletedProcess:
+def _python(code: str, timeout: float = 300, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
 

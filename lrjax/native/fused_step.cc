@@ -20,9 +20,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <thread>
+#include <functional>
 #include <vector>
 
+#include "thread_pool.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -202,18 +203,14 @@ ffi::Error FusedSums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ff
   std::copy(w.typed_data(), w.typed_data() + n, w_padded.begin());
   const T* W = w_padded.data();
   std::atomic<int64_t> next{0};
-  auto work = [&]() {
+  const std::function<void()> work = [&]() {
     for (int64_t p = next++; p < parts; p = next++) {
       const int64_t lo = p * chunk, hi = std::min(m, lo + chunk);
       if (lo < hi) rows_sums<T>(X, Y, W, B, m, n, padded, lo, hi, &part_gw[p * n], &part_gb[p],
                                  &part_loss[p]);
     }
   };
-  std::vector<std::thread> pool;
-  pool.reserve(workers - 1);
-  for (int64_t t = 1; t < workers; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+  lrjax::Pool::Run(workers, work);
 
   T* out_gw = gw->typed_data();
   double sum_gb = 0, sum_loss = 0;
