@@ -10,6 +10,8 @@ rate; the table gives ms per step, the fraction of the roofline (roofline time
     .venv/bin/python benchmarks/bench_fit.py --quick    # two sizes, about a minute
 
 Writes a JSON file with every number, a Markdown table and a PNG plot.
+`--rounds R` measures every size R times and reports the median step against
+the fastest roofline, with the spread; `--methods` times only the named methods.
 Timings are medians of several runs; close other work first, they are noisy.
 """
 
@@ -37,6 +39,12 @@ def parse_args(argv=None):
     p.add_argument("--devices", type=int, default=os.cpu_count() or 1,
                    help="CPU devices for fit_sharded (default: one per core)")  # fmt: skip
     p.add_argument("--reps", type=int, default=None, help="timed repetitions per method")
+    p.add_argument("--methods", help="comma list of methods to time, e.g. numpy,lrjax native")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every size this many times: each cell is then the median\n"
+                        "step time over the rounds against the fastest roofline, and the\n"
+                        "table gives the spread of the fraction (the machine's noise)")  # fmt: skip
+    p.add_argument("--no-many", action="store_true", help="skip the fit_many measurement")
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (slow at large m)")
     p.add_argument("--plot", default=str(HERE / "fit.png"), help="PNG path ('' to skip)")
     p.add_argument("--json", default=str(HERE / "fit.json"), help="JSON path ('' to skip)")
@@ -56,15 +64,26 @@ def main(argv=None):
     else:
         sizes = QUICK_SIZES if args.quick else FULL_SIZES
     reps = args.reps or (3 if args.quick else 5)
+    methods = None
+    if args.methods:
+        methods = [name.strip() for name in args.methods.split(",")]
+        unknown = sorted(set(methods) - set(M.METHODS))
+        if unknown:
+            sys.exit(f"unknown method(s) {unknown}: choose from {', '.join(M.METHODS)}")
     info = M.machine_info()
     print(json.dumps(info), flush=True)
     rows = []
     for m, n in sizes:
-        row = M.measure_size(m, n, reps=reps, sklearn=not args.no_sklearn)
-        rows.append(row)
-        print(M.format_row(row), flush=True)
-    many = M.measure_many(*(QUICK_SIZES[0] if args.quick else (200_000, 100)), reps=reps)
-    print(M.format_many(many), flush=True)
+        rounds = []
+        for r in range(max(1, args.rounds)):
+            sklearn = not args.no_sklearn and r == 0  # its time to target is not noisy
+            rounds.append(M.measure_size(m, n, reps=reps, sklearn=sklearn, methods=methods))
+            print(M.format_row(rounds[-1]), flush=True)
+        rows.append(M.combine_rounds(rounds))
+    many = None
+    if not args.no_many:
+        many = M.measure_many(*(QUICK_SIZES[0] if args.quick else (200_000, 100)), reps=reps)
+        print(M.format_many(many), flush=True)
     report = {"machine": info, "sizes": rows, "many": many, "command": " ".join(sys.argv)}
     table = M.markdown(report)
     print(table)

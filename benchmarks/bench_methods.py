@@ -189,7 +189,11 @@ def sklearn_time_to_cost(X, y, target: float, budget_s: float = 60.0):
     return None, max_iter
 
 
-def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True) -> dict:
+def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True, methods=None) -> dict:
+    """One row of the table: the roofline and each method's step time at m x n.
+
+    ``methods`` limits the measured methods to those names (all of them by default).
+    """
     X, y = data(m, n)
     steps = _steps_for(X.nbytes)
     v = np.ones(n, X.dtype)
@@ -198,6 +202,8 @@ def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True) -> dict:
     row = {"m": m, "n": n, "bytes": X.nbytes, "steps": steps, "roofline_s": roof,
            "auto": auto, "step_s": {}, "setup_s": {}, "final_cost": {}}  # fmt: skip
     for name, make in METHODS.items():
+        if methods is not None and name not in methods:
+            continue
         if name == "torch" and _torch_version() is None:
             continue
         if name == "lrjax sharded" and len(jax.devices()) == 1:
@@ -218,6 +224,24 @@ def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True) -> dict:
         w, b = run()
         row["target_cost"] = cost_np(X, y, w, b)
         row["sklearn_s"], row["sklearn_max_iter"] = sklearn_time_to_cost(X, y, row["target_cost"])
+    return row
+
+
+def combine_rounds(rounds: list[dict]) -> dict:
+    """One row from repeated measurements of a size: median step times, fastest roofline.
+
+    Each method's step time is its median over the rounds and the roofline is
+    the fastest seen, so a fraction computed from the row is the typical one,
+    not the luckiest. ``frac_range`` keeps each method's lowest and highest
+    per-round fraction.
+    """
+    row = dict(rounds[0])
+    row["rounds"] = len(rounds)
+    row["roofline_s"] = min(r["roofline_s"] for r in rounds)
+    row["step_s"] = {k: float(np.median([r["step_s"][k] for r in rounds])) for k in row["step_s"]}
+    fracs = {k: [r["roofline_s"] / r["step_s"][k] for r in rounds] for k in row["step_s"]}
+    row["frac_range"] = {k: (min(v), max(v)) for k, v in fracs.items()}
+    row["per_round"] = [{"roofline_s": r["roofline_s"], "step_s": r["step_s"]} for r in rounds]
     return row
 
 
@@ -271,29 +295,35 @@ def markdown(report) -> str:
     head = ["m", "n", "MiB", "roofline ms", *(f"{n} ms (frac)" for n in names)]
     head += ["numpy / lrjax fit", "jax.grad / lrjax scan"]
     head += ["to target: lrjax s", "sklearn s (iters)"]
+    rounds = max(row.get("rounds", 1) for row in rows)
+    if rounds > 1:
+        head.append(f"lrjax fit frac, min–max of {rounds} rounds")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         r, t = row["roofline_s"], row["step_s"]
-        best = t["lrjax " + row["auto"]]
         cells = [f"{row['m']:,}", str(row["n"]), f"{row['bytes'] / 2**20:.1f}", f"{r * 1e3:.3f}"]
         cells += [f"{t[n] * 1e3:.3f} ({r / t[n]:.2f})" if n in t else "–" for n in names]
-        cells += [f"{t['numpy'] / best:.2f}×", f"{t['jax.grad'] / t['lrjax scan']:.2f}×"]
+        for slow, fast in (("numpy", "lrjax " + row["auto"]), ("jax.grad", "lrjax scan")):
+            cells.append(f"{t[slow] / t[fast]:.2f}×" if slow in t and fast in t else "–")
         sk = row.get("sklearn_s")
         cells.append(f"{row['lrjax_target_s']:.3f}" if "lrjax_target_s" in row else "–")
         cells.append(f"{sk:.3f} ({row['sklearn_max_iter']})" if sk else "–")
+        if rounds > 1:
+            low, high = row["frac_range"].get("lrjax " + row["auto"], (None, None))
+            cells.append(f"{low:.2f}–{high:.2f}" if low is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
     info = report["machine"]
     lines += [
         "",
         "frac = roofline time / step time (1.0 = one NumPy X @ v per step). `lrjax fit` "
         "(method='auto') used, per size: "
-        + ", ".join(f"{r['m']}x{r['n']}: {r['auto']}" for r in rows),
+        + ", ".join(f"{r['m']}x{r['n']}: {r['auto']}" for r in rows)
+        + (f". Times: median of {rounds} rounds, roofline: fastest." if rounds > 1 else ""),
         f"Machine: {info['cpu']}, {info['cores']} cores, JAX {info['jax']}, "
         f"{len(info['devices'])} CPU device(s), torch {info['torch'] or 'not installed'}, "
         f"load average at start {info['load_avg_at_start']:.2f}.",
         "",
-        format_many(report["many"]),
-        "",
+        *([format_many(report["many"]), ""] if report["many"] else []),
         f"Command: `{report['command']}`",
     ]
     return "\n".join(lines) + "\n"

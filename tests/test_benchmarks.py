@@ -1,0 +1,72 @@
+"""benchmarks/bench_fit.py: rounds combine as documented; a small run writes its three files."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import bench_methods  # noqa: E402  (a script folder, not a package)
+
+
+def _round(roof, **steps):
+    return {"m": 10, "n": 2, "bytes": 80, "auto": "scan", "roofline_s": roof, "step_s": steps}
+
+
+def test_rounds_give_median_steps_against_the_fastest_roofline():
+    rounds = [
+        _round(2.0, numpy=8.0, **{"lrjax scan": 3.0}),
+        _round(1.0, numpy=6.0, **{"lrjax scan": 5.0}),
+        _round(4.0, numpy=7.0, **{"lrjax scan": 2.0}),
+    ]
+    row = bench_methods.combine_rounds(rounds)
+    assert row["rounds"] == 3 and row["roofline_s"] == 1.0
+    assert row["step_s"] == {"numpy": 7.0, "lrjax scan": 3.0}
+    np.testing.assert_allclose(row["frac_range"]["lrjax scan"], (0.2, 2.0), rtol=1e-12)
+    np.testing.assert_allclose(row["frac_range"]["numpy"], (1 / 6, 4 / 7), rtol=1e-12)
+    assert [r["roofline_s"] for r in row["per_round"]] == [2.0, 1.0, 4.0]
+    table = bench_methods.markdown(
+        {"sizes": [row], "many": None, "command": "c", "machine": _machine()}
+    )
+    assert "| 10 | 2 |" in table and "min–max of 3 rounds" in table
+    assert "0.20–2.00" in table  # the spread of the method auto picks
+
+
+def _machine():
+    return {"cpu": "cpu", "cores": 2, "jax": "0", "devices": ["cpu:0"], "torch": None,
+            "load_avg_at_start": 0.0}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_small_run_writes_table_json_and_plot(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_fit.py"), "--sizes", "500x10,300x40",
+         "--methods", "numpy,lrjax scan,lrjax native", "--rounds", "2", "--reps", "1",
+         "--no-sklearn", "--no-many", "--plot", str(tmp_path / "fit.png"),
+         "--json", str(tmp_path / "fit.json"), "--markdown", str(tmp_path / "fit.md")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    report = json.loads((tmp_path / "fit.json").read_text())
+    assert [(r["m"], r["n"], r["rounds"]) for r in report["sizes"]] == [(500, 10, 2), (300, 40, 2)]
+    for row in report["sizes"]:
+        assert len(row["per_round"]) == 2
+        assert set(row["step_s"]) <= {"numpy", "lrjax scan", "lrjax native"}
+        assert {"numpy", "lrjax scan"} <= set(row["step_s"])
+    table = (tmp_path / "fit.md").read_text()
+    assert table.count("\n| 500 | 10 |") == 1 and "median of 2 rounds" in table
+    assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unknown_methods_are_named():
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_fit.py"), "--methods", "numpy,lrjax turbo"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "unknown method(s) ['lrjax turbo']" in out.stderr and "lrjax native" in out.stderr
