@@ -12,7 +12,7 @@ rate; the table gives ms per step, the fraction of the roofline (roofline time
 Writes a JSON file with every number, a Markdown table and a PNG plot.
 `--rounds R` measures every size R times and reports the median step against
 the fastest roofline, with the spread; `--methods` times only the named methods.
-Timings are medians of several runs; close other work first, they are noisy.
+Each time is the fastest of several calls; close other work first, they are noisy.
 """
 
 import argparse
