@@ -10,8 +10,8 @@ rate; the table gives ms per step, the fraction of the roofline (roofline time
     .venv/bin/python benchmarks/bench_fit.py --quick    # two sizes, about a minute
 
 Writes a JSON file with every number, a Markdown table and a PNG plot.
-`--rounds R` measures every size R times and reports the median step against
-the fastest roofline, with the spread; `--methods` times only the named methods.
+`--rounds R` measures every size R times and reports the median of each time
+(the roofline too) with the spread; `--methods` times only the named methods.
 Each time is the fastest of several calls; close other work first, they are noisy.
 """
 
@@ -41,9 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--reps", type=int, default=None, help="timed repetitions per method")
     p.add_argument("--methods", help="comma list of methods to time, e.g. numpy,lrjax native")
     p.add_argument("--rounds", type=int, default=1,
-                   help="measure every size this many times: each cell is then the median\n"
-                        "step time over the rounds against the fastest roofline, and the\n"
-                        "table gives the spread of the fraction (the machine's noise)")  # fmt: skip
+                   help="measure every size this many times: each time in the table is then\n"
+                        "the median over the rounds (the roofline too), and the table gives\n"
+                        "the spread of the fraction (the machine's noise)")  # fmt: skip
     p.add_argument("--no-many", action="store_true", help="skip the fit_many measurement")
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (slow at large m)")
     p.add_argument("--plot", default=str(HERE / "fit.png"), help="PNG path ('' to skip)")
