@@ -241,8 +241,20 @@ def combine_rounds(rounds: list[dict]) -> dict:
     row["step_s"] = {k: float(np.median([r["step_s"][k] for r in rounds])) for k in row["step_s"]}
     fracs = {k: [r["roofline_s"] / r["step_s"][k] for r in rounds] for k in row["step_s"]}
     row["frac_range"] = {k: (min(v), max(v)) for k, v in fracs.items()}
+    # Speed-ups compare two methods timed in the same round: the median of the
+    # per-round ratios pairs them, where a ratio of medians would not.
+    row["ratios"] = {
+        f"{a} / {b}": float(np.median([r["step_s"][a] / r["step_s"][b] for r in rounds]))
+        for a, b in _ratio_pairs(row)
+        if a in row["step_s"] and b in row["step_s"]
+    }
     row["per_round"] = [{"roofline_s": r["roofline_s"], "step_s": r["step_s"]} for r in rounds]
     return row
+
+
+def _ratio_pairs(row) -> tuple[tuple[str, str], ...]:
+    """The (slower, faster) method pairs whose ratio the table reports."""
+    return (("numpy", "lrjax " + row["auto"]), ("jax.grad", "lrjax scan"))
 
 
 def measure_many(m: int, n: int, *, reps: int, k: int = 64) -> dict:
@@ -303,8 +315,11 @@ def markdown(report) -> str:
         r, t = row["roofline_s"], row["step_s"]
         cells = [f"{row['m']:,}", str(row["n"]), f"{row['bytes'] / 2**20:.1f}", f"{r * 1e3:.3f}"]
         cells += [f"{t[n] * 1e3:.3f} ({r / t[n]:.2f})" if n in t else "–" for n in names]
-        for slow, fast in (("numpy", "lrjax " + row["auto"]), ("jax.grad", "lrjax scan")):
-            cells.append(f"{t[slow] / t[fast]:.2f}×" if slow in t and fast in t else "–")
+        for slow, fast in _ratio_pairs(row):
+            ratio = row.get("ratios", {}).get(f"{slow} / {fast}")
+            if ratio is None and slow in t and fast in t:
+                ratio = t[slow] / t[fast]
+            cells.append(f"{ratio:.2f}×" if ratio is not None else "–")
         sk = row.get("sklearn_s")
         cells.append(f"{row['lrjax_target_s']:.3f}" if "lrjax_target_s" in row else "–")
         cells.append(f"{sk:.3f} ({row['sklearn_max_iter']})" if sk else "–")
@@ -318,7 +333,12 @@ def markdown(report) -> str:
         "frac = roofline time / step time (1.0 = one NumPy X @ v per step). `lrjax fit` "
         "(method='auto') used, per size: "
         + ", ".join(f"{r['m']}x{r['n']}: {r['auto']}" for r in rows)
-        + (f". Times (the roofline too): median of {rounds} rounds." if rounds > 1 else ""),
+        + (
+            f". Times (the roofline too) and the speed-ups (per-round ratios): median of "
+            f"{rounds} rounds."
+            if rounds > 1
+            else ""
+        ),
         f"Machine: {info['cpu']}, {info['cores']} cores, JAX {info['jax']}, "
         f"{len(info['devices'])} CPU device(s), torch {info['torch'] or 'not installed'}, "
         f"load average at start {info['load_avg_at_start']:.2f}.",

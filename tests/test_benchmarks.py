@@ -30,11 +30,14 @@ def test_rounds_give_the_median_of_each_time():
     np.testing.assert_allclose(row["frac_range"]["lrjax scan"], (0.2, 2.0), rtol=1e-12)
     np.testing.assert_allclose(row["frac_range"]["numpy"], (1 / 6, 4 / 7), rtol=1e-12)
     assert [r["roofline_s"] for r in row["per_round"]] == [2.0, 1.0, 4.0]
+    # numpy / scan per round: 8/3, 6/5, 7/2 -> the median pairs each round's two times
+    np.testing.assert_allclose(row["ratios"]["numpy / lrjax scan"], 8 / 3, rtol=1e-12)
     table = bench_methods.markdown(
         {"sizes": [row], "many": None, "command": "c", "machine": _machine()}
     )
     assert "| 10 | 2 |" in table and "min–max of 3 rounds" in table
     assert "0.20–2.00" in table  # the spread of the method auto picks
+    assert "| 2.67× |" in table  # not 7 / 3, the ratio of the medians
 
 
 def _machine():
