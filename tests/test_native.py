@@ -38,7 +38,9 @@ def native_sums(X, y, w, b, n_threads=2):
     return tuple(np.asarray(v) for v in fn(jnp.asarray(X), jnp.asarray(y, dtype), params))
 
 
-SHAPES = [(1, 1), (3, 5), (131, 7), (300, 1000), (70_001, 5)]
+# 4001 x 200: float32 rows (800 bytes) interleave the two passes, float64 rows
+# (1600 bytes) run them one after the other, as do the rows of 300 x 1000.
+SHAPES = [(1, 1), (3, 5), (131, 7), (300, 1000), (4001, 200), (70_001, 5)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
