@@ -1,5 +1,9 @@
 """NumPy references and data shared by several test files (written once, used by each)."""
 
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -37,3 +41,15 @@ def read_mistake(path: Path) -> tuple[str, str, str]:
         if line.startswith(("# function:", "# mistake:"))
     )
     return head["function"], head["mistake"], code
+
+
+def run_python(code: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """Run Python code (dedented) in a fresh interpreter on JAX's CPU backend; rc is not checked."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

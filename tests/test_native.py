@@ -1,16 +1,12 @@
 """The native one-pass kernel: the same sums as NumPy, whatever the shape, threads or process."""
 
-import os
-import subprocess
-import sys
-import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _reference import numpy_gd
+from _reference import numpy_gd, run_python
 from _reference import synthetic_data as _data
 
 import lrjax
@@ -107,7 +103,7 @@ FORK = """
 
 def test_a_forked_child_gets_its_own_workers():
     """The parent's kept threads do not exist in a child: without its own it would wait forever."""
-    out = _python(FORK, timeout=120)
+    out = run_python(FORK, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "child 0" in out.stdout
 
@@ -173,17 +169,6 @@ def test_loading_leaves_denormals_alone():
     assert tiny * np.float32(2) > 0
 
 
-def _python(code: str, timeout: float = 300, **env) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 PROBE = """
     import jax, jax.numpy as jnp, numpy as np
     import lrjax
@@ -213,7 +198,7 @@ PROBE = """
     ids=["disabled", "compiler-fails", "no-compiler"],
 )
 def test_without_the_kernel_auto_falls_back_and_native_says_why(env, reason, tmp_path):
-    out = _python(PROBE, LRJAX_CACHE_DIR=str(tmp_path), **env)
+    out = run_python(PROBE, LRJAX_CACHE_DIR=str(tmp_path), **env)
     assert out.returncode == 0, out.stderr
     lines = out.stdout
     assert "available False" in lines and reason in lines
@@ -225,12 +210,12 @@ def test_without_the_kernel_auto_falls_back_and_native_says_why(env, reason, tmp
 
 @pytest.mark.slow
 def test_built_once_per_machine_then_reused(tmp_path):
-    first = _python(PROBE, LRJAX_CACHE_DIR=str(tmp_path))
+    first = run_python(PROBE, LRJAX_CACHE_DIR=str(tmp_path))
     assert first.returncode == 0, first.stderr
     assert "available True" in first.stdout and "auto native" in first.stdout
     (lib,) = tmp_path.glob("fused_step-*.so")
     stamp = lib.stat().st_mtime_ns
-    second = _python(PROBE, LRJAX_CACHE_DIR=str(tmp_path))
+    second = run_python(PROBE, LRJAX_CACHE_DIR=str(tmp_path))
     assert "available True" in second.stdout
     assert [p.name for p in tmp_path.iterdir()] == [lib.name]  # no temporary files left
     assert lib.stat().st_mtime_ns == stamp

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from _reference import numpy_gd as _numpy_gd
+from _reference import run_python
 from _reference import synthetic_data as _data
 
 import lrjax
@@ -24,14 +25,7 @@ import lrjax
 
 def _run(code: str, env: dict, timeout=120) -> dict:
     """Run Python code in a fresh interpreter; it prints one JSON line last."""
-    out = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**os.environ, "JAX_PLATFORMS": "cpu", **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    out = run_python(code, timeout=timeout, **env)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
