@@ -103,9 +103,9 @@ def fit(
       step on every core; the update stays in the same ``lax.scan``. Not
       differentiable (``jax.grad`` through ``fit``: use "scan").
     * ``"auto"`` (default): "scan" for X under ``LARGE_BYTES`` (4 MiB) or off
-      CPU. On CPU, for X with at least ``NATIVE_MIN_FEATURES`` (32) columns:
-      "native" where it builds, else :func:`lrjax.fit_sharded` over all
-      local devices when there are several (e.g. after
+      CPU. On CPU: "native" where it builds; else, for X with at least
+      ``SHARDED_MIN_FEATURES`` (32) columns, :func:`lrjax.fit_sharded` over
+      all local devices when there are several (e.g. after
       ``jax.config.update("jax_num_cpu_devices", 2)``); otherwise
       "transposed".
 
@@ -155,24 +155,24 @@ def fit(
 
 METHODS = ("auto", "scan", "transposed", "fused", "sharded", "native")
 LARGE_BYTES = 4 * 2**20  # beyond the L2 caches of the measured CPU: the layout matters
-# Below this many features the per-row work of the one-pass paths (a short dot,
-# its horizontal sum, the row's exp and log1p) is as large as reading the row,
-# and no path is reliably best: at 1 000 000 x 10 two sweeps of
-# benchmarks/bench_fit.py gave "transposed" 0.47 and 0.39 of the roofline,
-# "native" 0.38 and 0.47, "sharded" 0.37 and 0.62. "transposed" needs neither a
-# compiler nor a device setting.
-NATIVE_MIN_FEATURES = 32
+# Where the native kernel is unavailable, X with fewer features than this goes
+# to "transposed" even when there are several devices: on narrow X "sharded"
+# and "transposed" trade places from run to run (benchmarks/bench_fit.py at
+# 1 000 000 x 10: sharded 0.37-0.91 of the roofline, transposed 0.39-0.51; at
+# 500 000 x 30 transposed 0.73, sharded 0.66), and "transposed" needs no device
+# setting.
+SHARDED_MIN_FEATURES = 32
 
 
 def _auto_method(X: jax.Array) -> str:
     """The fastest measured path for X (docs/performance.md)."""
     if X.size * X.dtype.itemsize < LARGE_BYTES or jax.default_backend() != "cpu":
         return "scan"
-    if X.shape[-1] >= NATIVE_MIN_FEATURES:
-        if X.dtype.name in _native.TARGETS and _native.available():
-            return "native"
-        if len(jax.local_devices()) > 1 and jax.process_count() == 1:
-            return "sharded"
+    if X.dtype.name in _native.TARGETS and _native.available():
+        return "native"
+    several = len(jax.local_devices()) > 1 and jax.process_count() == 1
+    if X.shape[-1] >= SHARDED_MIN_FEATURES and several:
+        return "sharded"
     return "transposed"
 
 
