@@ -1,5 +1,7 @@
 """The native one-pass kernel: the same sums as NumPy, whatever the shape, threads or process."""
 
+import json
+import platform
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -167,6 +169,41 @@ def test_loading_leaves_denormals_alone():
     # NumPy runs with the process's flags (XLA:CPU flushes denormals in its own
     # programs anyway, with or without the kernel).
     assert tiny * np.float32(2) > 0
+
+
+WITHOUT_AVX512 = """
+    import json
+    import jax, jax.numpy as jnp, numpy as np
+    import lrjax
+    from lrjax import _native
+    _native.COMPILE_FLAGS += ("-mno-avx512f",)  # as on an x86 CPU without AVX-512
+    _native.require()
+    out = {}
+    for m, n in [(131, 7), (70_001, 5), (4001, 200)]:
+        rng = np.random.default_rng(n)
+        X = rng.normal(size=(m, n)).astype(np.float32)
+        y = (rng.random(m) < 0.5).astype(np.float32)
+        w = np.linspace(-0.5, 0.5, n).astype(np.float32)
+        p = lrjax.Params(jnp.asarray(w), jnp.asarray(0.25, jnp.float32))
+        f = jax.jit(lambda X, y, p: _native.fused_sums(X, y, p, n_threads=2))
+        gw = np.asarray(f(jnp.asarray(X), jnp.asarray(y), p)[0])
+        X64 = X.astype(np.float64)
+        dz = 1 / (1 + np.exp(-(X64 @ w + 0.25))) - y
+        out[f"{m}x{n}"] = float(np.max(np.abs(gw - X64.T @ dz)) / np.abs(X64).sum(0).max())
+    print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86 compiler flag")
+def test_the_build_without_avx512_gives_the_same_sums(tmp_path):
+    """Narrow float32 rows take dot4 instead of the AVX-512 tree: the path CPUs without it run."""
+    out = run_python(WITHOUT_AVX512, LRJAX_CACHE_DIR=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    errors = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(errors) == {"131x7", "70001x5", "4001x200"}
+    for shape, err in errors.items():
+        assert err < 1e-5, shape
 
 
 PROBE = """
