@@ -6,8 +6,9 @@
 // and the outputs are the sums gw = Xᵀ·dz (n,), gb = Σ dz (), loss = Σ L ().
 // Each block of rows is used for both products while it is still in cache, so X
 // streams from memory once per step (XLA:CPU reads it twice, and its loops run on one
-// core). The rows are shared out in chunks over `threads` threads; the partial
-// sums are added in a fixed order, so a result depends only on the inputs.
+// core). The rows are shared out in chunks over `threads` threads, kept alive
+// between calls (thread_pool.h); the partial sums are added in a fixed order, so
+// a result depends only on the inputs.
 //
 // dz and L use the same stable forms as lrjax._fused.dz_and_loss: with
 // sign = 1 - 2y and s = sign·z, L = softplus(s) = max(s, 0) + log1p(e) and
