@@ -154,8 +154,6 @@ void rows_sums(const T* X, const T* y, const T* w_padded, T b, int64_t m, int64_
   // 4.4-4.8 -> 4.2-4.5 ms at 30 000 x 1000, 500 features 4.6-5.0 -> 4.3-4.7 ms
   // at 60 000 x 500, 300 features about 3 % faster, 200 features even.
   const bool interleave = row_bytes < kInterleaveRowBytes;
-  const bool narrow = padded == 64 / int64_t(sizeof(T));  // a row fits one vector
-  (void)narrow;
   T dz_prev[kBlock];
   int64_t prev_i0 = lo, prev_k = 0;
   auto axpy_rows = [&](int64_t i0p, int64_t from, int64_t to) {
@@ -190,7 +188,8 @@ void rows_sums(const T* X, const T* y, const T* w_padded, T b, int64_t m, int64_
       }
 #if LRJAX_DOT16
       if constexpr (std::is_same_v<T, float>) {
-        if (narrow && r % 16 == 0 && r + 16 <= k && i0 + r + 15 <= last_padded_row) {
+        // padded == 16: a row fits one vector
+        if (padded == 16 && r % 16 == 0 && r + 16 <= k && i0 + r + 15 <= last_padded_row) {
           dot16(x0, n, w, z + r);
           dotted = r + 16;
         }
