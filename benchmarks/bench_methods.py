@@ -302,12 +302,13 @@ def format_many(many) -> str:
 
 
 def markdown(report) -> str:
+    """The Markdown table of a report whose rows come from :func:`combine_rounds`."""
     rows = report["sizes"]
     names = list(dict.fromkeys(name for row in rows for name in row["step_s"]))
     head = ["m", "n", "MiB", "roofline ms", *(f"{n} ms (frac)" for n in names)]
     head += ["numpy / lrjax fit", "jax.grad / lrjax scan"]
     head += ["to target: lrjax s", "sklearn s (iters)"]
-    rounds = max(row.get("rounds", 1) for row in rows)
+    rounds = max(row["rounds"] for row in rows)
     if rounds > 1:
         head.append(f"lrjax fit frac, min–max of {rounds} rounds")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -316,9 +317,7 @@ def markdown(report) -> str:
         cells = [f"{row['m']:,}", str(row["n"]), f"{row['bytes'] / 2**20:.1f}", f"{r * 1e3:.3f}"]
         cells += [f"{t[n] * 1e3:.3f} ({r / t[n]:.2f})" if n in t else "–" for n in names]
         for slow, fast in _ratio_pairs(row):
-            ratio = row.get("ratios", {}).get(f"{slow} / {fast}")
-            if ratio is None and slow in t and fast in t:
-                ratio = t[slow] / t[fast]
+            ratio = row["ratios"].get(f"{slow} / {fast}")
             cells.append(f"{ratio:.2f}×" if ratio is not None else "–")
         sk = row.get("sklearn_s")
         cells.append(f"{row['lrjax_target_s']:.3f}" if "lrjax_target_s" in row else "–")
