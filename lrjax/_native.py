@@ -5,13 +5,16 @@ reads X twice per step, runs ``dz @ X`` at a third of memory speed, and runs a
 loop over blocks on one core). The C++ kernel does what the lecture's step
 needs in one pass over the rows of X, on every core, and returns the sums
 ``(Xᵀ·dz, Σdz, Σloss)``; the update stays in JAX, inside the same ``lax.scan``.
+``lrjax/native/many_sums.cc`` does the same for K models at once (``fit_many``):
+there a step is two matrix products, and the kernel runs them in register
+tiles on each block of rows while it is in cache.
 
-The kernel is compiled on first use with the machine's C++ compiler (``$CXX``,
+The kernels are compiled on first use with the machine's C++ compiler (``$CXX``,
 else ``c++``/``g++``) for this CPU (``-march=native``) and cached in
-``$LRJAX_CACHE_DIR`` (default ``~/.cache/lrjax``), keyed by the source, the
+``$LRJAX_CACHE_DIR`` (default ``~/.cache/lrjax``), keyed by the sources, the
 flags, jaxlib's version and the CPU, so the compiler runs once per machine.
 Where it cannot be built, or with ``LRJAX_NATIVE=0`` in the environment,
-:func:`available` is False and ``fit(method="auto")`` uses the XLA paths.
+:func:`available` is False and ``method="auto"`` uses the XLA paths.
 """
 
 import ctypes
@@ -31,6 +34,8 @@ from lrjax._fused import _update
 from lrjax._types import Params
 
 SOURCE = Path(__file__).with_name("native") / "fused_step.cc"
+# fit_many's kernel (K models per step), linked into the same library.
+MANY_SOURCE = SOURCE.with_name("many_sums.cc")
 HEADERS = (SOURCE.with_name("thread_pool.h"),)
 # -ffast-math lets GCC call glibc's vector exp/log1p; it is given to the
 # compile step only: linking a shared library with it would switch the whole
@@ -40,6 +45,8 @@ LINK_FLAGS = ("-shared",)
 LIBS = ("-lmvec", "-lm")
 TARGETS = {"float32": "lrjax_fused_sums_f32", "float64": "lrjax_fused_sums_f64"}
 SYMBOLS = {"float32": "LrjaxFusedSumsF32", "float64": "LrjaxFusedSumsF64"}
+MANY_TARGETS = {"float32": "lrjax_many_sums_f32", "float64": "lrjax_many_sums_f64"}
+MANY_SYMBOLS = {"float32": "LrjaxManySumsF32", "float64": "LrjaxManySumsF64"}
 
 
 class NativeUnavailable(RuntimeError):
@@ -76,28 +83,30 @@ def _build(compiler: str) -> Path:
     """Compile the kernel into the cache (once per source, flags, jaxlib and CPU)."""
     include = jax.ffi.include_dir()
     key = hashlib.sha256()
-    sources = [path.read_bytes() for path in (SOURCE, *HEADERS)]
+    sources = [path.read_bytes() for path in (SOURCE, MANY_SOURCE, *HEADERS)]
     for part in (*sources, " ".join(COMPILE_FLAGS + LINK_FLAGS + LIBS).encode(),
                  compiler.encode(), jax.__version__.encode(), _cpu_id().encode()):  # fmt: skip
         key.update(part)
         key.update(b"\0")
-    out = _cache_dir() / f"fused_step-{key.hexdigest()[:16]}.so"
+    out = _cache_dir() / f"lrjax_native-{key.hexdigest()[:16]}.so"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        obj, lib = Path(tmp) / "fused_step.o", Path(tmp) / out.name
-        compile_cmd = [compiler, *COMPILE_FLAGS, "-w", "-isystem", include, "-c", str(SOURCE)]
-        for cmd in (
-            [*compile_cmd, "-o", str(obj)],
-            [compiler, *LINK_FLAGS, str(obj), "-o", str(lib), *LIBS],
-        ):
+        lib = Path(tmp) / out.name
+        objs = [str(Path(tmp) / f"{src.stem}.o") for src in (SOURCE, MANY_SOURCE)]
+        cmds = [
+            [compiler, *COMPILE_FLAGS, "-w", "-isystem", include, "-c", str(src), "-o", obj]
+            for src, obj in zip((SOURCE, MANY_SOURCE), objs, strict=True)
+        ]
+        for cmd in (*cmds, [compiler, *LINK_FLAGS, *objs, "-o", str(lib), *LIBS]):
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise NativeUnavailable(
                     f"Compiling lrjax's native kernel failed ({' '.join(cmd[:2])} ...):\n"
                     f"{done.stderr.strip()[-2000:]}\n"
-                    "Use method='transposed' (or set LRJAX_NATIVE=0) to train without it."
+                    "Use method='transposed' in fit and method='xla' in fit_many (or set "
+                    "LRJAX_NATIVE=0) to train without it."
                 )
         os.replace(lib, out)  # atomic: concurrent first uses do not see half a file
     return out
@@ -117,9 +126,10 @@ def _load() -> str:
         lib = ctypes.CDLL(str(_build(compiler)))
     except (NativeUnavailable, OSError) as err:
         return str(err)
-    for dtype, target in TARGETS.items():
-        capsule = jax.ffi.pycapsule(getattr(lib, SYMBOLS[dtype]))
-        jax.ffi.register_ffi_target(target, capsule, platform="cpu")
+    for targets, symbols in ((TARGETS, SYMBOLS), (MANY_TARGETS, MANY_SYMBOLS)):
+        for dtype, target in targets.items():
+            capsule = jax.ffi.pycapsule(getattr(lib, symbols[dtype]))
+            jax.ffi.register_ffi_target(target, capsule, platform="cpu")
     return ""
 
 
@@ -133,6 +143,26 @@ def require() -> None:
     reason = _load()
     if reason:
         raise NativeUnavailable(f"lrjax's native kernel is not available: {reason}")
+
+
+def threads_for(X: jax.Array, *, instead: str) -> int:
+    """Check that the kernels can train on X here; return the threads to use.
+
+    Args:
+        X: the training features.
+        instead: the method the error messages suggest in place of "native".
+
+    Raises:
+        NativeUnavailable: the kernels cannot be built or loaded (says why).
+        ValueError: X is not float32 or float64.
+    """
+    require()
+    if X.dtype.name not in TARGETS:
+        raise ValueError(
+            f"method='native' runs float32 and float64, got X of dtype {X.dtype}: "
+            f"pass X.astype(jnp.float32) or use method={instead!r}"
+        )
+    return threads()
 
 
 def threads() -> int:
@@ -181,3 +211,29 @@ def fit_native(X, y, learning_rate, init: Params, steps: int, n_threads: int):
         return _update(params, gw, gb, m, learning_rate), total / m
 
     return jax.lax.scan(body, init, length=steps)
+
+
+def many_sums(X: jax.Array, y: jax.Array, W: jax.Array, b: jax.Array, weights, *, n_threads: int):
+    """Sums over the rows of X of (Xᵀ·dZ, dZ, loss) for K models, one pass over X.
+
+    Args:
+        X: (m, n) float32 or float64; y: (m,) labels in X's dtype.
+        W: (n, K) the models' weights, one column per model; b: (K,) their biases.
+        weights: (m, K) example weights per model (multiply dZ and the loss), or None.
+        n_threads: threads to split the rows over.
+
+    Returns:
+        ``(G: (n, K), gb: (K,), total_loss: (K,))`` in X's dtype: sums, not means.
+    """
+    dtype, (n, K) = X.dtype, W.shape
+    call = jax.ffi.ffi_call(
+        MANY_TARGETS[dtype.name],
+        (
+            jax.ShapeDtypeStruct((n, K), dtype),
+            jax.ShapeDtypeStruct((K,), dtype),
+            jax.ShapeDtypeStruct((K,), dtype),
+        ),
+        vmap_method="sequential",
+    )
+    v = jax.numpy.zeros((0,), dtype) if weights is None else weights
+    return call(X, y, W, b, v, threads=np.int64(n_threads))

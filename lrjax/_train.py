@@ -139,13 +139,8 @@ def fit(
         rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
         return _fused.fit_fused(X, y, learning_rate, init, steps, rows)
     if method == "native":
-        _native.require()
-        if X.dtype.name not in _native.TARGETS:
-            raise ValueError(
-                f"method='native' runs float32 and float64, got X of dtype {X.dtype}: "
-                f"pass X.astype(jnp.float32) or use method='scan'"
-            )
-        return _native.fit_native(X, y, learning_rate, init, steps, _native.threads())
+        n_threads = _native.threads_for(X, instead="scan")
+        return _native.fit_native(X, y, learning_rate, init, steps, n_threads)
     if method == "sharded":
         from lrjax._parallel import run_sharded  # imports _train: avoid the cycle
 

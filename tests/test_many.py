@@ -6,16 +6,25 @@ import pytest
 from _reference import synthetic_data
 
 import lrjax
+from lrjax import _native
 
+METHODS = [
+    "xla",
+    pytest.param(
+        "native",
+        marks=pytest.mark.skipif(not _native.available(), reason="native kernel unavailable"),
+    ),
+]
 TOL = {"float64": dict(rtol=1e-10, atol=1e-13), "float32": dict(rtol=1e-5, atol=1e-6)}
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_learning_rate_sweep_equals_separate_fits(dtype, x64):
+def test_learning_rate_sweep_equals_separate_fits(dtype, method, x64):
     X, y = synthetic_data(400, 5)
     X = jnp.asarray(X, dtype)
     rates = [0.01, 0.1, 0.5, 1.0, 3.0]
-    params, history = lrjax.fit_many(X, y, learning_rates=rates, steps=30)
+    params, history = lrjax.fit_many(X, y, learning_rates=rates, steps=30, method=method)
     assert params.w.shape == (5, 5) and params.b.shape == (5,) and history.shape == (5, 30)
     assert params.w.dtype == history.dtype == jnp.dtype(dtype)
     for k, lr in enumerate(rates):
@@ -25,13 +34,14 @@ def test_learning_rate_sweep_equals_separate_fits(dtype, x64):
         np.testing.assert_allclose(history[k], one_history, **TOL[dtype])
 
 
-def test_fold_masks_train_on_their_rows_only(x64):
+@pytest.mark.parametrize("method", METHODS)
+def test_fold_masks_train_on_their_rows_only(method, x64):
     """0/1 weights: model k is fit on the rows where weights[k] == 1 (k-fold CV)."""
     X, y = synthetic_data(300, 5)
     folds = np.arange(300) % 3
     weights = np.stack([folds != k for k in range(3)]).astype(np.float64)  # train on 2/3
     params, history = lrjax.fit_many(
-        X, y, learning_rates=[0.5, 0.5, 0.5], steps=20, weights=weights
+        X, y, learning_rates=[0.5, 0.5, 0.5], steps=20, weights=weights, method=method
     )
     for k in range(3):
         rows = folds != k
@@ -65,6 +75,7 @@ def test_init_per_model(x64):
             r"Expected init = Params\(w: \(K, n\) = \(2, 2\)",
         ),
         (dict(learning_rates=[0.1], steps=0), r"steps > 0"),
+        (dict(learning_rates=[0.1], method="gpu"), r"Unknown method 'gpu': pass one of 'auto'"),
     ],
     ids=[
         "scalar-rates",
@@ -75,6 +86,7 @@ def test_init_per_model(x64):
         "empty",
         "init",
         "steps",
+        "method",
     ],
 )
 def test_errors_name_the_fix(kwargs, message):

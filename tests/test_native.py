@@ -190,6 +190,13 @@ WITHOUT_AVX512 = """
         X64 = X.astype(np.float64)
         dz = 1 / (1 + np.exp(-(X64 @ w + 0.25))) - y
         out[f"{m}x{n}"] = float(np.max(np.abs(gw - X64.T @ dz)) / np.abs(X64).sum(0).max())
+        K = 3 + n % 17  # fit_many's kernel too, with its 8- and 16-wide tiles
+        W = rng.normal(size=(n, K)).astype(np.float32) / np.sqrt(n)
+        b = np.zeros(K, np.float32)
+        g = jax.jit(lambda X, y, W, b: _native.many_sums(X, y, W, b, None, n_threads=2))
+        G = np.asarray(g(jnp.asarray(X), jnp.asarray(y), jnp.asarray(W), jnp.asarray(b))[0])
+        dZ = 1 / (1 + np.exp(-(X64 @ W))) - y[:, None]
+        out[f"{m}x{n}-K{K}"] = float(np.max(np.abs(G - X64.T @ dZ)) / np.abs(X64).sum(0).max())
     print(json.dumps(out))
 """
 
@@ -197,11 +204,15 @@ WITHOUT_AVX512 = """
 @pytest.mark.slow
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="an x86 compiler flag")
 def test_the_build_without_avx512_gives_the_same_sums(tmp_path):
-    """Narrow float32 rows take dot4 instead of the AVX-512 tree: the path CPUs without it run."""
+    """Narrow float32 rows take dot4 instead of the AVX-512 tree: the path CPUs without it run.
+
+    fit_many's kernel has no intrinsics; this checks it in 256-bit vectors.
+    """
     out = run_python(WITHOUT_AVX512, LRJAX_CACHE_DIR=str(tmp_path))
     assert out.returncode == 0, out.stderr
     errors = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(errors) == {"131x7", "70001x5", "4001x200"}
+    shapes = {"131x7", "70001x5", "4001x200"}
+    assert set(errors) == shapes | {"131x7-K10", "70001x5-K8", "4001x200-K16"}
     for shape, err in errors.items():
         assert err < 1e-5, shape
 
@@ -209,7 +220,7 @@ def test_the_build_without_avx512_gives_the_same_sums(tmp_path):
 PROBE = """
     import jax, jax.numpy as jnp, numpy as np
     import lrjax
-    from lrjax import _native, _train
+    from lrjax import _many, _native, _train
     print("available", _native.available(), _native._load())
     print("auto", _train._auto_method(jax.ShapeDtypeStruct((20_000, 100), jnp.float32)))
     X = jnp.asarray(np.random.default_rng(0).normal(size=(20_000, 60)), jnp.float32)
@@ -217,6 +228,9 @@ PROBE = """
     fit = lambda method: lrjax.fit(X, y, learning_rate=0.5, steps=3, method=method)[1]
     auto, scan = fit("auto"), fit("scan")
     print("fit agrees", bool(jnp.allclose(auto, scan, rtol=1e-5)))
+    print("many auto", _many._auto_method(X))
+    many = lambda method: lrjax.fit_many(X, y, learning_rates=[0.1, 0.5], steps=3, method=method)
+    print("fit_many agrees", bool(jnp.allclose(many("auto")[1], many("xla")[1], rtol=1e-5)))
     try:
         lrjax.fit(X, y, learning_rate=0.5, steps=3, method="native")
     except lrjax.NativeUnavailable as err:
@@ -241,6 +255,7 @@ def test_without_the_kernel_auto_falls_back_and_native_says_why(env, reason, tmp
     assert "available False" in lines and reason in lines
     assert "auto transposed" in lines
     assert "fit agrees True" in lines  # trained through the XLA path
+    assert "many auto xla" in lines and "fit_many agrees True" in lines
     assert f"error lrjax's native kernel is not available: {reason}" in lines
     assert not list(tmp_path.glob("*.so"))
 
@@ -250,7 +265,8 @@ def test_built_once_per_machine_then_reused(tmp_path):
     first = run_python(PROBE, LRJAX_CACHE_DIR=str(tmp_path))
     assert first.returncode == 0, first.stderr
     assert "available True" in first.stdout and "auto native" in first.stdout
-    (lib,) = tmp_path.glob("fused_step-*.so")
+    assert "many auto native" in first.stdout and "fit_many agrees True" in first.stdout
+    (lib,) = tmp_path.glob("lrjax_native-*.so")
     stamp = lib.stat().st_mtime_ns
     second = run_python(PROBE, LRJAX_CACHE_DIR=str(tmp_path))
     assert "available True" in second.stdout
