@@ -45,6 +45,8 @@ def parse_args(argv=None):
                         "the median over the rounds (the roofline too), and the table gives\n"
                         "the spread of the fraction (the machine's noise)")  # fmt: skip
     p.add_argument("--no-many", action="store_true", help="skip the fit_many measurement")
+    p.add_argument("--many-size", default=None,
+                   help="m x n for fit_many (default 200000x100, --quick 10000x100)")  # fmt: skip
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (slow at large m)")
     p.add_argument("--plot", default=str(HERE / "fit.png"), help="PNG path ('' to skip)")
     p.add_argument("--json", default=str(HERE / "fit.json"), help="JSON path ('' to skip)")
@@ -82,7 +84,10 @@ def main(argv=None):
         rows.append(M.combine_rounds(rounds))
     many = None
     if not args.no_many:
-        many = M.measure_many(*(QUICK_SIZES[0] if args.quick else (200_000, 100)), reps=reps)
+        size = QUICK_SIZES[0] if args.quick else (200_000, 100)
+        if args.many_size:
+            size = tuple(int(v) for v in args.many_size.split("x"))
+        many = M.measure_many(*size, reps=reps)
         print(M.format_many(many), flush=True)
     report = {"machine": info, "sizes": rows, "many": many, "command": " ".join(sys.argv)}
     table = M.markdown(report)

@@ -257,25 +257,56 @@ def _ratio_pairs(row) -> tuple[tuple[str, str], ...]:
     return (("numpy", "lrjax " + row["auto"]), ("jax.grad", "lrjax scan"))
 
 
-def measure_many(m: int, n: int, *, reps: int, k: int = 64) -> dict:
-    """fit_many with K = 1 and K = 64 learning rates: the cost of K models in one program."""
+MANY_KS = (1, 8, 64)
+
+
+def measure_many(m: int, n: int, *, reps: int, ks=MANY_KS) -> dict:
+    """fit_many with K learning rates on XLA's products and on the native kernel.
+
+    With lrjax.fit's step (one model, method 'auto') measured in the same run.
+    Times are seconds per step, keyed by method, then by K (a string, as in JSON).
+    """
     X, y = data(m, n)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
     steps = _steps_for(X.nbytes)
-    out = {"m": m, "n": n, "k": k, "steps": steps}
-    for K in (1, k):
-        rates = list(np.geomspace(0.01, 1.0, K)) if K > 1 else [LR]
+    methods = ["xla", *(["native"] if lrjax._native.available() else [])]
+    out = {"m": m, "n": n, "ks": list(ks), "steps": steps, "step_s": {}}
+    out["auto"] = lrjax._many._auto_method(Xj)
+    for method in methods:
+        out["step_s"][method] = {}
+        for K in ks:
+            rates = list(np.geomspace(0.01, 1.0, K)) if K > 1 else [LR]
 
-        def make(X, y, steps, rates=rates):
-            return lambda: jax.block_until_ready(
-                lrjax.fit_many(Xj, yj, learning_rates=rates, steps=steps)[0]
-            )
+            def make(X, y, steps, rates=rates, method=method):
+                return lambda: jax.block_until_ready(
+                    lrjax.fit_many(Xj, yj, learning_rates=rates, steps=steps, method=method)[0]
+                )
 
-        out[f"K{K}_step_s"] = step_time(make, X, y, steps, reps)[0]
+            out["step_s"][method][str(K)] = step_time(make, X, y, steps, reps)[0]
     out["fit_step_s"] = step_time(lrjax_fit("auto"), X, y, steps, reps)[0]
-    out["ratio"] = out[f"K{k}_step_s"] / out["K1_step_s"]
-    out["ratio_vs_fit"] = out[f"K{k}_step_s"] / out["fit_step_s"]
     return out
+
+
+def format_many(many) -> str:
+    """A Markdown table of :func:`measure_many`: ms per step and the ratios."""
+    t, fit, auto = many["step_s"], many["fit_step_s"], many["auto"]
+    one = t[auto]["1"]
+    head = ["K", *(f"{method} ms/step" for method in t)]
+    head += [*(["xla / native"] if "native" in t else []), f"{auto} / K=1", f"{auto} / lrjax.fit"]
+    lines = [
+        f"fit_many at m={many['m']:,} n={many['n']} float32 (auto: {auto}); "
+        f"lrjax.fit, one model: {fit * 1e3:.2f} ms/step.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for k in map(str, many["ks"]):
+        cells = [k, *(f"{t[method][k] * 1e3:.2f}" for method in t)]
+        if "native" in t:
+            cells.append(f"{t['xla'][k] / t['native'][k]:.2f}×")
+        cells += [f"{t[auto][k] / one:.2f}×", f"{t[auto][k] / fit:.1f}×"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # --- reporting
@@ -290,15 +321,6 @@ def format_row(row) -> str:
     if "sklearn_s" in row:
         parts.append(f"to target: lrjax {row['lrjax_target_s']:.3f} s, sklearn {row['sklearn_s']}")
     return " | ".join(parts)
-
-
-def format_many(many) -> str:
-    k = many["k"]
-    return (
-        f"fit_many m={many['m']} n={many['n']}: K=1 {many['K1_step_s'] * 1e3:.2f} ms/step, "
-        f"K={k} {many[f'K{k}_step_s'] * 1e3:.2f} ms/step: ratio {many['ratio']:.2f} "
-        f"({many['ratio_vs_fit']:.2f}x lrjax.fit)"
-    )
 
 
 def markdown(report) -> str:

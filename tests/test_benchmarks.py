@@ -50,7 +50,7 @@ def test_a_small_run_writes_table_json_and_plot(tmp_path):
     out = subprocess.run(
         [sys.executable, str(BENCH / "bench_fit.py"), "--sizes", "500x10,300x40",
          "--methods", "numpy,lrjax scan,lrjax native", "--rounds", "2", "--reps", "1",
-         "--no-sklearn", "--no-many", "--plot", str(tmp_path / "fit.png"),
+         "--no-sklearn", "--many-size", "3000x20", "--plot", str(tmp_path / "fit.png"),
          "--json", str(tmp_path / "fit.json"), "--markdown", str(tmp_path / "fit.md")],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
@@ -64,6 +64,11 @@ def test_a_small_run_writes_table_json_and_plot(tmp_path):
     table = (tmp_path / "fit.md").read_text()
     assert table.count("\n| 500 | 10 |") == 1 and "median of 2 rounds" in table
     assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    many = report["many"]
+    assert (many["m"], many["n"], many["ks"]) == (3000, 20, [1, 8, 64])
+    assert set(many["step_s"]) <= {"xla", "native"} and "xla" in many["step_s"]
+    assert all(set(t) == {"1", "8", "64"} for t in many["step_s"].values())
+    assert "fit_many at m=3,000 n=20" in table and "\n| 64 | " in table
 
 
 def test_unknown_methods_are_named():
