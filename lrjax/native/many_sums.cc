@@ -13,16 +13,19 @@
 // small matrix-multiply library, with one difference: a block of rows of X is
 // used for both products while it is in cache, so X is read from memory once
 // per step and Z never leaves the cache. Both products run in register tiles:
-//   Z tile:  kTile rows of X times one vector of kLanes models, looping over the n features;
-//   G tile:  kTile features times one vector of kLanes models, looping over the block's rows.
+//   Z tile:  kTile rows of X times one vector of L models, looping over the n features;
+//   G tile:  kTile features times one vector of L models, looping over the block's rows.
 // Each inner step is kTile fused multiply-adds of a broadcast element of X
 // with one vector (of W, or of dZ): no horizontal sums, no transposes. On the
-// 2-core Zen 4 EPYC of docs/performance.md this ran at 92 GFLOP/s a core, as
-// fast as that core's vector units allow.
+// 2-core Zen 4 EPYC of docs/performance.md the two products ran at 92 GFLOP/s
+// a core (a standalone C++ test, 200 000 x 96, K = 64), 79 % of the 117 GFLOP/s
+// that a loop of nothing but independent 512-bit multiply-adds reaches there.
 //
-// K is padded to whole vectors with zero columns of W (their results are not
-// returned). Rows are cut into chunks with their own partial sums, added in
-// chunk order at the end, so a result does not depend on the threads.
+// L is one 512-bit vector of models (16 in float32), or a half or a quarter of
+// one when K is that small. K is padded to a multiple of L with zero columns of
+// W (their results are not returned). Rows are cut into chunks with their own
+// partial sums, added in chunk order at the end, so a result does not depend
+// on the threads.
 
 #include <algorithm>
 #include <atomic>
@@ -41,9 +44,10 @@ namespace ffi = xla::ffi;
 namespace {
 
 constexpr int kTile = 8;  // rows of X (Z tile) or features (G tile) held in registers
-constexpr int64_t kBlockBytes = 96 << 10;  // a block's rows of X and of Z, re-read from cache
+constexpr int64_t kBlockBytes = 256 << 10;  // a block's rows of X and of Z, re-read from L2
 constexpr int64_t kFlushRows = 1024;  // rows summed in T before adding into double
-constexpr int64_t kChunkBytes = 4 << 20;  // rows of X a thread takes at a time
+constexpr int64_t kChunkBytes = 4 << 20;  // rows of X a thread takes at a time, at least
+constexpr int64_t kMaxParts = 16;  // chunks at most: each has n·K partial sums to add up
 constexpr int64_t kAheadBytes = 64 << 10;  // bytes of X between a prefetch and its use
 
 // Z[r, c0:c0+L] = x[r]·W[:, c0:c0+L] for R rows (R <= kTile): R·L accumulators.
@@ -189,10 +193,10 @@ void rows_sums(const T* X, const T* y, const T* W, const T* b, const T* V, int64
       for (int64_t c = 0; c < kTile * row_bytes && ahead + c < end; c += 64) {
         __builtin_prefetch(ahead + c, 0, 1);
       }
-      for (int64_t c = 0; c < Kp; c += L) z_tile<T, L, kTile>(x + r * n, n, W, Kp, c, &Zb[r * Kp]);
+      for (int64_t c = 0; c < Kp; c += L) z_tile<T, L, kTile>(x + r * n, n, W, Kp, c, Zb + r * Kp);
     }
-    if (r < k) {
-      for (int64_t c = 0; c < Kp; c += L) z_edge<T, L>(int(k - r), x + r * n, n, W, Kp, c, &Zb[r * Kp]);
+    for (int64_t c = 0; r < k && c < Kp; c += L) {
+      z_edge<T, L>(int(k - r), x + r * n, n, W, Kp, c, Zb + r * Kp);
     }
     for (r = 0; r < k; ++r) {
 #pragma omp simd
@@ -204,8 +208,8 @@ void rows_sums(const T* X, const T* y, const T* W, const T* b, const T* V, int64
     for (; j + kTile <= n; j += kTile) {
       for (int64_t c = 0; c < Kp; c += L) g_tile<T, L, kTile>(x, n, k, Zb, Kp, j, c, acc.data());
     }
-    if (j < n) {
-      for (int64_t c = 0; c < Kp; c += L) g_edge<T, L>(int(n - j), x, n, k, Zb, Kp, j, c, acc.data());
+    for (int64_t c = 0; j < n && c < Kp; c += L) {
+      g_edge<T, L>(int(n - j), x, n, k, Zb, Kp, j, c, acc.data());
     }
     pending += k;
     if (pending >= kFlushRows) flush();
@@ -243,7 +247,12 @@ ffi::Error ManySums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ffi
   std::copy_n(b.typed_data(), K, B.begin());
 
   const int64_t row_bytes = std::max<int64_t>(1, n * int64_t(sizeof(T)));
-  const int64_t chunk = std::max<int64_t>(kTile, kChunkBytes / row_bytes / kTile * kTile);
+  // Chunks of 4 MiB or more, and at most kMaxParts of them: the partial sums
+  // of a chunk are n·K doubles (0.5 MB at n = 1000, K = 64), so many small
+  // chunks would cost more to zero and add than their rows (100 000 x 1000,
+  // K = 64: 96 chunks of 4 MiB took 186 ms a step, 16 chunks 142 ms).
+  const int64_t chunk_rows = std::max((m + kMaxParts - 1) / kMaxParts, kChunkBytes / row_bytes);
+  const int64_t chunk = std::max<int64_t>(kTile, (chunk_rows + kTile - 1) / kTile * kTile);
   const int64_t parts = std::max<int64_t>(1, (m + chunk - 1) / chunk);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, parts));
   std::vector<double> part_g(parts * n * Kp, 0.0), part_s(parts * 2 * Kp, 0.0);
