@@ -9,7 +9,10 @@ rate; the table gives ms per step, the fraction of the roofline (roofline time
     .venv/bin/python benchmarks/bench_fit.py            # the full sweep (a few minutes)
     .venv/bin/python benchmarks/bench_fit.py --quick    # two sizes, about a minute
 
-Writes a JSON file with every number, a Markdown table and a PNG plot.
+Writes a JSON file with every number, a Markdown table and a PNG plot. It also
+times ``lrjax.fit_many`` at K = 1, 8, 16 and 64 models, with XLA's products and
+with the native kernel, next to one ``lrjax.fit`` step (``--many-size``,
+``--no-many``).
 `--rounds R` measures every size R times and reports the median of each time
 (the roofline too) with the spread; `--methods` times only the named methods.
 Each time is the fastest of several calls; close other work first, they are noisy.

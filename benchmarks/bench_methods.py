@@ -257,7 +257,7 @@ def _ratio_pairs(row) -> tuple[tuple[str, str], ...]:
     return (("numpy", "lrjax " + row["auto"]), ("jax.grad", "lrjax scan"))
 
 
-MANY_KS = (1, 8, 64)
+MANY_KS = (1, 8, 16, 64)
 
 
 def measure_many(m: int, n: int, *, reps: int, ks=MANY_KS) -> dict:

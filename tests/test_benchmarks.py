@@ -65,9 +65,9 @@ def test_a_small_run_writes_table_json_and_plot(tmp_path):
     assert table.count("\n| 500 | 10 |") == 1 and "median of 2 rounds" in table
     assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     many = report["many"]
-    assert (many["m"], many["n"], many["ks"]) == (3000, 20, [1, 8, 64])
+    assert (many["m"], many["n"], many["ks"]) == (3000, 20, [1, 8, 16, 64])
     assert set(many["step_s"]) <= {"xla", "native"} and "xla" in many["step_s"]
-    assert all(set(t) == {"1", "8", "64"} for t in many["step_s"].values())
+    assert all(set(t) == {"1", "8", "16", "64"} for t in many["step_s"].values())
     assert "fit_many at m=3,000 n=20" in table and "\n| 64 | " in table
 
 

@@ -46,8 +46,8 @@ namespace {
 constexpr int kTile = 8;  // rows of X (Z tile) or features (G tile) held in registers
 constexpr int64_t kBlockBytes = 256 << 10;  // a block's rows of X and of Z, re-read from L2
 constexpr int64_t kFlushRows = 1024;  // rows summed in T before adding into double
-constexpr int64_t kChunkBytes = 4 << 20;  // rows of X a thread takes at a time, at least
-constexpr int64_t kMaxParts = 16;  // chunks at most: each has n·K partial sums to add up
+constexpr int64_t kMaxParts = 16;  // chunks of rows, taken by the threads in turn
+constexpr int64_t kMinChunkRows = 64;  // rows in a chunk, at least
 constexpr int64_t kAheadBytes = 64 << 10;  // bytes of X between a prefetch and its use
 
 // Z[r, c0:c0+L] = x[r]·W[:, c0:c0+L] for R rows (R <= kTile): R·L accumulators.
@@ -246,13 +246,13 @@ ffi::Error ManySums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ffi
   for (int64_t j = 0; j < n; ++j) std::copy_n(w.typed_data() + j * K, K, &W[j * Kp]);
   std::copy_n(b.typed_data(), K, B.begin());
 
-  const int64_t row_bytes = std::max<int64_t>(1, n * int64_t(sizeof(T)));
-  // Chunks of 4 MiB or more, and at most kMaxParts of them: the partial sums
-  // of a chunk are n·K doubles (0.5 MB at n = 1000, K = 64), so many small
-  // chunks would cost more to zero and add than their rows (100 000 x 1000,
-  // K = 64: 96 chunks of 4 MiB took 186 ms a step, 16 chunks 142 ms).
-  const int64_t chunk_rows = std::max((m + kMaxParts - 1) / kMaxParts, kChunkBytes / row_bytes);
-  const int64_t chunk = std::max<int64_t>(kTile, (chunk_rows + kTile - 1) / kTile * kTile);
+  // kMaxParts chunks (fewer when m is small), whatever the threads: a step is
+  // bound by arithmetic, so small X gets split over the cores too, and many
+  // chunks would cost more than their rows, since each has n·K partial sums to
+  // zero and add (100 000 x 1000, K = 64: 96 chunks of 4 MiB took 186 ms a
+  // step, 16 chunks 142 ms).
+  const int64_t chunk_rows = std::max((m + kMaxParts - 1) / kMaxParts, kMinChunkRows);
+  const int64_t chunk = (chunk_rows + kTile - 1) / kTile * kTile;
   const int64_t parts = std::max<int64_t>(1, (m + chunk - 1) / chunk);
   const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(threads, parts));
   std::vector<double> part_g(parts * n * Kp, 0.0), part_s(parts * 2 * Kp, 0.0);
