@@ -99,17 +99,30 @@ def _build(compiler: str) -> Path:
             [compiler, *COMPILE_FLAGS, "-w", "-isystem", include, "-c", str(src), "-o", obj]
             for src, obj in zip((SOURCE, MANY_SOURCE), objs, strict=True)
         ]
-        for cmd in (*cmds, [compiler, *LINK_FLAGS, *objs, "-o", str(lib), *LIBS]):
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise NativeUnavailable(
-                    f"Compiling lrjax's native kernel failed ({' '.join(cmd[:2])} ...):\n"
-                    f"{done.stderr.strip()[-2000:]}\n"
-                    "Use method='transposed' in fit and method='xla' in fit_many (or set "
-                    "LRJAX_NATIVE=0) to train without it."
-                )
+        # The two sources compile at once (6 s and 3.5 s here, one after the other 10 s).
+        running = [
+            (cmd, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            for cmd in cmds
+        ]
+        results = [(cmd, proc.communicate()[1], proc.returncode) for cmd, proc in running]
+        for cmd, stderr, returncode in results:
+            if returncode != 0:
+                raise _build_failed(cmd, stderr)
+        link = [compiler, *LINK_FLAGS, *objs, "-o", str(lib), *LIBS]
+        linked = subprocess.run(link, capture_output=True, text=True, check=False)
+        if linked.returncode != 0:
+            raise _build_failed(link, linked.stderr)
         os.replace(lib, out)  # atomic: concurrent first uses do not see half a file
     return out
+
+
+def _build_failed(cmd: list[str], stderr: str) -> NativeUnavailable:
+    return NativeUnavailable(
+        f"Compiling lrjax's native kernel failed ({' '.join(cmd[:2])} ...):\n"
+        f"{stderr.strip()[-2000:]}\n"
+        "Use method='transposed' in fit and method='xla' in fit_many (or set "
+        "LRJAX_NATIVE=0) to train without it."
+    )
 
 
 @functools.cache
