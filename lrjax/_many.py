@@ -80,7 +80,7 @@ def fit_many(
             to rounding. ``"xla"``: XLA's products (any backend, differentiable).
             ``"native"``: CPU only, a C++ kernel compiled on first use (as
             ``lrjax.fit(method="native")``) that uses each block of X for both
-            products while it is in cache, 1.2-3x faster than "xla" on the
+            products while it is in cache, 1.2-4x faster than "xla" on the
             measured CPU (docs/performance.md); not differentiable.
             ``"auto"`` (default): "native" on CPU where it builds, else "xla".
 
@@ -144,9 +144,9 @@ def _auto_method(X: jax.Array) -> str:
     """The kernel ("native") on CPU where it builds, else "xla".
 
     K models make a step two matrix products, bound by arithmetic at every size;
-    the kernel ran them 1.3-3x faster than XLA:CPU from 569 x 30 to 1 000 000 x 10
-    with K = 8 and 64 (docs/performance.md), so unlike ``fit`` there is no size
-    below which XLA wins by more than microseconds.
+    the kernel ran them 1.2-4x faster than XLA:CPU from 1 000 x 30 to 1 000 000 x 10
+    and 100 000 x 1000 with K = 8 to 64 (docs/performance.md), so unlike ``fit``
+    there is no size below which XLA wins by more than microseconds.
     """
     if jax.default_backend() == "cpu" and X.dtype.name in _native.MANY_TARGETS:
         return "native" if _native.available() else "xla"
