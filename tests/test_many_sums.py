@@ -40,10 +40,10 @@ def models(n, K, seed=0):
     return rng.normal(size=(n, K)) / np.sqrt(n), rng.normal(size=K) * 0.5
 
 
-# m: one row, rows not a multiple of the 8-row tile or of a block, several
-# chunks of 4 MiB (70 001 x 20 in float64 is 11 MB). n: below, at and above the
-# 8-feature tile (edges of 1-7 features). K: the 4-, 8- and 16-wide tiles of
-# float32 (2, 4, 8 in float64), padded or not.
+# m: one row, rows not a multiple of the 8-row tile or of a block, and up to
+# the 16 chunks the rows are cut into (64 rows a chunk at least). n: below, at
+# and above the 8-feature tile (edges of 1-7 features). K: the 4-, 8- and
+# 16-wide tiles of float32 (2, 4, 8 in float64), padded or not.
 CASES = [
     (1, 1, 1),
     (3, 5, 2),
@@ -98,7 +98,7 @@ def test_each_loss_is_exact_for_any_logit(dtype, x64):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_threads_do_not_change_the_result(dtype, x64):
-    """Partial sums per 4 MiB chunk, added in chunk order: bit-identical for any thread count."""
+    """Partial sums per chunk (16 of them), added in chunk order: bit-identical for any threads."""
     X, y = synthetic_data(300_001, 6, seed=3)
     W, b = models(6, 12)
     runs = [

@@ -110,10 +110,10 @@ inline void g_edge(int feats, const T* x, int64_t n, int64_t rows, const T* dZ, 
 // log1p(e) for 0 <= e <= 1, the only range the loss needs. In float32 it is
 // 2·atanh(t) = 2·(t + t³/3 + ... + t¹⁵/15) with t = e/(2 + e) <= 1/3 (the terms
 // left out add less than t¹⁶/17 · 9/8 < 2e-9 relative): within 2 ulp of log1p
-// over the whole range. With K models there are m·K losses a step; this series took the loop
-// of dz_block from 1.02 to 0.68 ns an element against glibc's vector log1pf,
-// and a step at 1 000 000 x 10, K = 64 from 64 to 57 ms (200 000 x 100: 35 to
-// 32.5 ms). float64 keeps std::log1p.
+// over the whole range. With K models there are m·K losses a step; this series
+// took the loop of dz_block from 1.02 to 0.68 ns an element against glibc's
+// vector log1pf, and a step at 1 000 000 x 10, K = 64 from 64 to 57 ms
+// (200 000 x 100: 35 to 32.5 ms). float64 keeps std::log1p.
 template <typename T>
 inline T log1p_unit(T e) {
   if constexpr (std::is_same_v<T, float>) {
