@@ -92,7 +92,7 @@ def fit_many(
         ValueError: on bad shapes or values, or an unknown method, with the fix
             in the message.
         lrjax.NativeUnavailable: ``method="native"`` where the kernel cannot be
-            built (the message says why).
+            built, or with X on an accelerator (the message says why).
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")

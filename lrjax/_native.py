@@ -167,9 +167,11 @@ def threads_for(X: jax.Array, *, instead: str) -> int:
         instead: the method the error messages suggest in place of "native".
 
     Raises:
-        NativeUnavailable: the kernels cannot be built or loaded (says why).
+        NativeUnavailable: the kernels cannot be built or loaded (says why),
+            or X is on an accelerator.
         ValueError: X is not float32 or float64.
     """
+    check_platform(platform_of(X), instead=instead)
     require()
     if X.dtype.name not in TARGETS:
         raise ValueError(
@@ -177,6 +179,28 @@ def threads_for(X: jax.Array, *, instead: str) -> int:
             f"pass X.astype(jnp.float32) or use method={instead!r}"
         )
     return threads()
+
+
+def platform_of(X) -> str:
+    """Where X lives: its device's platform, or JAX's default backend while X is traced."""
+    if isinstance(X, jax.core.Tracer) or not hasattr(X, "devices"):
+        return jax.default_backend()
+    return next(iter(X.devices())).platform
+
+
+def check_platform(where: str, *, instead: str) -> None:
+    """Refuse X on an accelerator: the kernels are registered for the CPU only.
+
+    Without this, XLA would fail at compile time with "No FFI handler registered".
+
+    Raises:
+        NativeUnavailable: ``where`` is not "cpu"; the message names both ways out.
+    """
+    if where != "cpu":
+        raise NativeUnavailable(
+            f"method='native' runs on the CPU, but X is on {where}: use method={instead!r} "
+            f"there, or move X to the CPU with jax.device_put(X, jax.devices('cpu')[0])"
+        )
 
 
 def threads() -> int:

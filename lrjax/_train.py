@@ -126,7 +126,7 @@ def fit(
         ValueError: on bad shapes, labels, non-finite X, non-positive steps or
             learning_rate, or an unknown method.
         lrjax.NativeUnavailable: ``method="native"`` where the kernel cannot be
-            built (the message says why).
+            built, or with X on an accelerator (the message says why).
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")

@@ -162,6 +162,22 @@ def test_other_dtypes_are_refused_with_the_fix():
         lrjax.fit(X, jnp.zeros(10, jnp.int32), learning_rate=0.1, steps=2, method="native")
 
 
+@pytest.mark.parametrize("where", ["gpu", "cuda", "rocm", "tpu"])
+def test_accelerators_are_refused_with_both_ways_out(where):
+    with pytest.raises(lrjax.NativeUnavailable, match=rf"CPU, but X is on {where}: use") as err:
+        _native.check_platform(where, instead="xla")
+    assert "method='xla'" in str(err.value) and "jax.devices('cpu')[0]" in str(err.value)
+
+
+def test_the_platform_is_the_arrays_or_while_traced_the_default():
+    X = jnp.ones((4, 2), jnp.float32)
+    assert _native.platform_of(X) == "cpu"
+    seen = []
+    jax.jit(lambda X: seen.append(_native.platform_of(X)) or X)(X)
+    assert seen == [jax.default_backend()]
+    _native.check_platform("cpu", instead="scan")  # no error
+
+
 def test_loading_leaves_denormals_alone():
     """The kernel is compiled with -ffast-math but linked without it: no flush-to-zero."""
     assert _native.available()  # loaded in this process by now
