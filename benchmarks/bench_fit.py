@@ -2,7 +2,10 @@
 
 One step of full-batch gradient descent must read X at least once, so the
 reference ("roofline") is the time of one NumPy ``X @ v``, measured in the same
-run. Every method runs the same formulas from zeros with the same learning
+run. On an accelerator (``--roofline device``, the default there) it is one
+jitted ``X @ v`` on the device instead: the fraction is then of the measured
+memory bandwidth of, e.g., the GPU, while NumPy, PyTorch and scikit-learn still
+run on the host CPU. Every method runs the same formulas from zeros with the same learning
 rate; the table gives ms per step, the fraction of the roofline (roofline time
 / step time) and the effective bandwidth (bytes of X / step time).
 
@@ -33,6 +36,7 @@ FULL_SIZES = [
     (1_000, 1000), (10_000, 1000), (100_000, 1000),
 ]  # fmt: skip
 QUICK_SIZES = [(10_000, 100), (200_000, 100)]
+ROOFLINES = ("auto", "numpy", "device")  # bench_methods.roofline_kind
 
 
 def parse_args(argv=None):
@@ -50,6 +54,10 @@ def parse_args(argv=None):
     p.add_argument("--no-many", action="store_true", help="skip the fit_many measurement")
     p.add_argument("--many-size", default=None,
                    help="m x n for fit_many (default 200000x100, --quick 10000x100)")  # fmt: skip
+    p.add_argument("--roofline", choices=ROOFLINES, default="auto",
+                   help="numpy: one NumPy X @ v on the host (the CPU reference); device: one\n"
+                        "jitted X @ v on JAX's default device, e.g. a GPU's memory bandwidth;\n"
+                        "auto: numpy on CPU, device elsewhere")  # fmt: skip
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (slow at large m)")
     p.add_argument("--plot", default=str(HERE / "fit.png"), help="PNG path ('' to skip)")
     p.add_argument("--json", default=str(HERE / "fit.json"), help="JSON path ('' to skip)")
@@ -82,7 +90,11 @@ def main(argv=None):
         rounds = []
         for r in range(max(1, args.rounds)):
             sklearn = not args.no_sklearn and r == 0  # its time to target is not noisy
-            rounds.append(M.measure_size(m, n, reps=reps, sklearn=sklearn, methods=methods))
+            rounds.append(
+                M.measure_size(
+                    m, n, reps=reps, sklearn=sklearn, methods=methods, roofline=args.roofline
+                )
+            )
             print(M.format_row(rounds[-1]), flush=True)
         rows.append(M.combine_rounds(rounds))
     many = None

@@ -29,6 +29,8 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "jax": jax.__version__,
         "numpy": np.__version__,
+        "backend": jax.default_backend(),
+        "device_kind": jax.devices()[0].device_kind,
         "devices": [str(d) for d in jax.devices()],
         "torch": _torch_version(),
         "load_avg_at_start": os.getloadavg()[0],
@@ -83,6 +85,55 @@ def step_time(make, X, y, steps: int, reps: int) -> tuple[float, float]:
 def cost_np(X, y, w, b) -> float:
     z = X.astype(np.float64) @ np.asarray(w, np.float64) + float(b)
     return float(np.mean(np.logaddexp(0, z) - y * z))
+
+
+# --- the roofline: one read of X, the least a full-batch step must do
+
+ROOFLINE_LABELS = {"numpy": "one NumPy X @ v", "device": "one jitted X @ v on the device"}
+
+
+def roofline_kind(kind: str) -> str:
+    """'auto' -> 'numpy' on CPU (the issue's reference), 'device' on an accelerator."""
+    if kind == "auto":
+        return "numpy" if jax.default_backend() == "cpu" else "device"
+    if kind not in ROOFLINE_LABELS:
+        raise ValueError(f"Unknown roofline {kind!r}: pass 'auto', 'numpy' or 'device'")
+    return kind
+
+
+def device_reads(X, y, steps):
+    """`steps` reads of X on JAX's default device in one jitted loop (the device roofline).
+
+    Each read is ``u = X @ (v + s)`` with ``s`` carried from the previous read's
+    ``sum(u)``, so XLA can neither hoist a read out of the loop nor drop one. On
+    a GPU the time per read is the memory bandwidth the training steps compete
+    with (plus the read of u, 1/n of X). ``y`` is unused: same signature as the methods.
+    """
+    del y
+    Xj, reads = jnp.asarray(X), read_loop(steps)
+    return lambda: jax.block_until_ready(reads(Xj))
+
+
+def read_loop(steps: int):
+    """The jitted loop of :func:`device_reads`: X (m, n) -> a scalar that depends on every read."""
+
+    @jax.jit
+    def reads(X):
+        def body(s, _):
+            u = X @ (jnp.ones(X.shape[1], X.dtype) + s)
+            return jnp.sum(u) * jnp.asarray(1e-30, X.dtype), None
+
+        return jax.lax.scan(body, jnp.zeros((), X.dtype), length=steps)[0]
+
+    return reads
+
+
+def roofline_time(X, *, kind: str, reps: int, steps: int) -> float:
+    """Seconds for one read of X: NumPy's ``X @ v`` ('numpy') or :func:`device_reads` ('device')."""
+    if kind == "device":
+        return step_time(device_reads, X, None, steps, reps)[0]
+    v = np.ones(X.shape[1], X.dtype)
+    return best_time(lambda: X @ v, 5 * reps)
 
 
 # --- the methods: each returns a function that runs `steps` updates and returns (w, b)
@@ -189,18 +240,22 @@ def sklearn_time_to_cost(X, y, target: float, budget_s: float = 60.0):
     return None, max_iter
 
 
-def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True, methods=None) -> dict:
+def measure_size(
+    m: int, n: int, *, reps: int, sklearn: bool = True, methods=None, roofline: str = "auto"
+) -> dict:
     """One row of the table: the roofline and each method's step time at m x n.
 
-    ``methods`` limits the measured methods to those names (all of them by default).
+    ``methods`` limits the measured methods to those names (all of them by
+    default); ``roofline`` is 'auto', 'numpy' or 'device' (:func:`roofline_kind`).
     """
     X, y = data(m, n)
     steps = _steps_for(X.nbytes)
-    v = np.ones(n, X.dtype)
-    roof = min(best_time(lambda: X @ v, 5 * reps) for _ in range(2))
+    kind = roofline_kind(roofline)
+    roof = min(roofline_time(X, kind=kind, reps=reps, steps=steps) for _ in range(2))
     auto = lrjax._train._auto_method(jnp.asarray(X))
     row = {"m": m, "n": n, "bytes": X.nbytes, "steps": steps, "roofline_s": roof,
-           "auto": auto, "step_s": {}, "setup_s": {}, "final_cost": {}}  # fmt: skip
+           "roofline": kind, "auto": auto, "step_s": {}, "setup_s": {},
+           "final_cost": {}}  # fmt: skip
     for name, make in METHODS.items():
         if methods is not None and name not in methods:
             continue
@@ -208,13 +263,13 @@ def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True, methods=Non
             continue
         if name == "lrjax sharded" and len(jax.devices()) == 1:
             continue
-        if name == "lrjax native" and not lrjax._native.available():
+        if name == "lrjax native" and not _native_here():
             continue
         row["step_s"][name], row["setup_s"][name] = step_time(make, X, y, steps, reps)
         w, b = make(X, y, steps)()
         row["final_cost"][name] = cost_np(X, y, w, b)
     # the roofline again, after: take the faster of the two (the fair reference)
-    row["roofline_s"] = min(roof, best_time(lambda: X @ v, 5 * reps))
+    row["roofline_s"] = min(roof, roofline_time(X, kind=kind, reps=reps, steps=steps))
     if sklearn:
         # Time to a common cost: lrjax.fit (auto) for TARGET_STEPS steps, end to end
         # (checks and layout included), against scikit-learn reaching that cost.
@@ -225,6 +280,11 @@ def measure_size(m: int, n: int, *, reps: int, sklearn: bool = True, methods=Non
         row["target_cost"] = cost_np(X, y, w, b)
         row["sklearn_s"], row["sklearn_max_iter"] = sklearn_time_to_cost(X, y, row["target_cost"])
     return row
+
+
+def _native_here() -> bool:
+    """The native kernels run on the CPU only: skip them on an accelerator."""
+    return jax.default_backend() == "cpu" and lrjax._native.available()
 
 
 def combine_rounds(rounds: list[dict]) -> dict:
@@ -269,7 +329,7 @@ def measure_many(m: int, n: int, *, reps: int, ks=MANY_KS) -> dict:
     X, y = data(m, n)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
     steps = _steps_for(X.nbytes)
-    methods = ["xla", *(["native"] if lrjax._native.available() else [])]
+    methods = ["xla", *(["native"] if _native_here() else [])]
     out = {"m": m, "n": n, "ks": list(ks), "steps": steps, "step_s": {}}
     out["auto"] = lrjax._many._auto_method(Xj)
     for method in methods:
@@ -327,7 +387,8 @@ def markdown(report) -> str:
     """The Markdown table of a report whose rows come from :func:`combine_rounds`."""
     rows = report["sizes"]
     names = list(dict.fromkeys(name for row in rows for name in row["step_s"]))
-    head = ["m", "n", "MiB", "roofline ms", *(f"{n} ms (frac)" for n in names)]
+    head = ["m", "n", "MiB", "roofline ms", "roofline GB/s"]
+    head += [f"{n} ms (frac)" for n in names]
     head += ["numpy / lrjax fit", "jax.grad / lrjax scan"]
     head += ["to target: lrjax s", "sklearn s (iters)"]
     rounds = max(row["rounds"] for row in rows)
@@ -337,6 +398,7 @@ def markdown(report) -> str:
     for row in rows:
         r, t = row["roofline_s"], row["step_s"]
         cells = [f"{row['m']:,}", str(row["n"]), f"{row['bytes'] / 2**20:.1f}", f"{r * 1e3:.3f}"]
+        cells.append(f"{row['bytes'] / r / 1e9:.1f}")
         cells += [f"{t[n] * 1e3:.3f} ({r / t[n]:.2f})" if n in t else "–" for n in names]
         for slow, fast in _ratio_pairs(row):
             ratio = row["ratios"].get(f"{slow} / {fast}")
@@ -351,7 +413,7 @@ def markdown(report) -> str:
     info = report["machine"]
     lines += [
         "",
-        "frac = roofline time / step time (1.0 = one NumPy X @ v per step). `lrjax fit` "
+        f"frac = roofline time / step time (1.0 = {_roofline_label(rows)} per step). `lrjax fit` "
         "(method='auto') used, per size: "
         + ", ".join(f"{r['m']}x{r['n']}: {r['auto']}" for r in rows)
         + (
@@ -361,7 +423,9 @@ def markdown(report) -> str:
             else ""
         ),
         f"Machine: {info['cpu']}, {info['cores']} cores, JAX {info['jax']}, "
-        f"{len(info['devices'])} CPU device(s), torch {info['torch'] or 'not installed'}, "
+        f"{len(info['devices'])} {info.get('backend', 'cpu')} device(s)"
+        f"{' (' + info['device_kind'] + ')' if info.get('device_kind') else ''}, "
+        f"torch {info['torch'] or 'not installed'}, "
         f"load average at start {info['load_avg_at_start']:.2f}.",
         "",
         *([format_many(report["many"]), ""] if report["many"] else []),
@@ -370,8 +434,14 @@ def markdown(report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _roofline_label(rows) -> str:
+    kinds = {row.get("roofline", "numpy") for row in rows}
+    return " / ".join(ROOFLINE_LABELS[k] for k in sorted(kinds))
+
+
 def plot(rows, path, info) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -387,14 +457,21 @@ def plot(rows, path, info) -> None:
                    for x, row in zip(mib, sel, strict=True) if name in row["step_s"]]  # fmt: skip
             ax.plot(*zip(*pts, strict=True), marker="o", label=name)
         roof = [row["bytes"] / row["roofline_s"] / 1e9 for row in sel]
-        ax.plot(mib, roof, "k--", lw=2, label="roofline (NumPy X @ v)")
+        ax.plot(
+            mib, roof, "k--", marker="_", ms=12, lw=2, label=f"roofline ({_roofline_label(sel)})"
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # on a short range the minor labels overlap
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("size of X (MiB, float32)")
         ax.set_ylabel("GB/s of X per step")
         ax.set_title(f"n = {n} features")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"Full-batch gradient-descent step: {info['cpu']}, {info['cores']} cores")
+    where = f"{info['cpu']}, {info['cores']} cores"
+    if info.get("backend", "cpu") != "cpu":
+        where = f"{info['device_kind']} ({info['backend']}); host {where}"
+    fig.suptitle(f"Full-batch gradient-descent step: {where}")
     fig.tight_layout()
     fig.savefig(path, dpi=100)

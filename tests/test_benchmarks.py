@@ -1,6 +1,7 @@
 """benchmarks/bench_fit.py: rounds combine as documented; a small run writes its three files."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,25 @@ def _machine():
             "load_avg_at_start": 0.0}  # fmt: skip
 
 
+def test_the_roofline_is_numpy_on_cpu_unless_asked():
+    assert bench_methods.roofline_kind("auto") == "numpy"  # these tests run on the CPU
+    assert bench_methods.roofline_kind("device") == "device"
+    with pytest.raises(ValueError, match="Unknown roofline 'gpu': pass 'auto', 'numpy'"):
+        bench_methods.roofline_kind("gpu")
+
+
+def test_the_device_roofline_reads_x_in_every_step():
+    X = np.ones((2000, 30), np.float32)
+    # each read uses the previous one's sum: it stays inside the compiled loop
+    text = bench_methods.read_loop(3).lower(X).compile().as_text()
+    body = re.search(r"while\(.*?body=(%[\w.]+)", text).group(1)
+    computation = text.split(f"\n{body} ", 1)[1].split("\n}", 1)[0]
+    assert re.search(r"dot\(|kind=kOutput|__onednn|custom-call", computation), computation
+    np.testing.assert_allclose(bench_methods.read_loop(1)(X), 2000 * 30 * 1e-30, rtol=1e-5)
+    seconds = bench_methods.roofline_time(X, kind="device", reps=2, steps=5)
+    assert 0 < seconds < 1
+
+
 @pytest.mark.slow
 def test_a_small_run_writes_table_json_and_plot(tmp_path):
     out = subprocess.run(
@@ -61,8 +81,10 @@ def test_a_small_run_writes_table_json_and_plot(tmp_path):
         assert len(row["per_round"]) == 2
         assert set(row["step_s"]) <= {"numpy", "lrjax scan", "lrjax native"}
         assert {"numpy", "lrjax scan"} <= set(row["step_s"])
+        assert row["roofline"] == "numpy" and row["roofline_s"] > 0
     table = (tmp_path / "fit.md").read_text()
     assert table.count("\n| 500 | 10 |") == 1 and "median of 2 rounds" in table
+    assert "1.0 = one NumPy X @ v per step" in table and "roofline GB/s" in table
     assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     many = report["many"]
     assert (many["m"], many["n"], many["ks"]) == (3000, 20, [1, 8, 16, 64])
