@@ -40,7 +40,11 @@ def _fit_many(X, y, learning_rates, weights, init: Params, steps: int, n_threads
 
     def body(carry, _):
         W, b = carry
-        if n_threads:
+        if n_threads and weights is None and W.shape[1] == 1:
+            # One model: fit's one-pass kernel, which many_sums would pad to 4 models.
+            gw, gb, loss = _native.fused_sums(X, y, Params(W[:, 0], b[0]), n_threads=n_threads)
+            gW, gb, loss = gw[:, None], gb[None], loss[None]
+        elif n_threads:
             gW, gb, loss = _native.many_sums(X, y, W, b, weights, n_threads=n_threads)
         else:
             gW, gb, loss = _xla_sums(X, y, W, b, weights)
@@ -81,7 +85,8 @@ def fit_many(
             ``"native"``: CPU only, a C++ kernel compiled on first use (as
             ``lrjax.fit(method="native")``) that uses each block of X for both
             products while it is in cache, 1.2-4x faster than "xla" on the
-            measured CPU (docs/performance.md); not differentiable.
+            measured CPU (docs/performance.md); not differentiable. One
+            model without weights takes ``fit``'s one-pass kernel instead.
             ``"auto"`` (default): "native" on CPU where it builds, else "xla".
 
     Returns:

@@ -130,6 +130,37 @@ def test_fit_many_native_equals_xla(dtype, weighted, x64):
     np.testing.assert_allclose(native_h, xla_h, **tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_one_model_takes_fits_kernel(dtype, x64):
+    """K = 1 without weights calls fit's one-pass kernel, and gives fit's result."""
+    from lrjax import _many
+
+    X, y = synthetic_data(5003, 17, seed=4)
+    X = jnp.asarray(X, dtype)
+    one, history = lrjax.fit_many(X, y, learning_rates=[0.7], steps=30, method="native")
+    fit, fit_history = lrjax.fit(X, y, learning_rate=0.7, steps=30, method="native")
+    tight = {"float64": dict(rtol=1e-14, atol=1e-15), "float32": dict(rtol=1e-6, atol=1e-7)}
+    np.testing.assert_allclose(one.w[0], fit.w, **tight[dtype])
+    np.testing.assert_allclose(one.b[0], fit.b, **tight[dtype])
+    np.testing.assert_allclose(history[0], fit_history, **tight[dtype])
+    init = lrjax.Params(jnp.zeros((1, 17), dtype), jnp.zeros(1, dtype))
+    rates = jnp.asarray([0.7], dtype)
+    for weights, target in (
+        (None, _native.TARGETS),
+        (jnp.ones((1, 5003), dtype), _native.MANY_TARGETS),
+    ):
+        program = _many._fit_many.lower(X, y, rates, weights, init, steps=3, n_threads=2).as_text()
+        assert target[dtype] in program
+    # with weights it stays on the K-model kernel, and still agrees with XLA
+    weights = np.arange(5003)[None, :] % 3 != 0
+    runs = [
+        lrjax.fit_many(X, y, learning_rates=[0.7], steps=30, weights=weights, method=method)
+        for method in ("native", "xla")
+    ]
+    np.testing.assert_allclose(runs[0][0].w, runs[1][0].w, **TOL[dtype])
+    np.testing.assert_allclose(runs[0][1], runs[1][1], **TOL[dtype])
+
+
 def test_auto_takes_the_kernel_on_cpu():
     from lrjax import _many
 
