@@ -423,8 +423,7 @@ def markdown(report) -> str:
             else ""
         ),
         f"Machine: {info['cpu']}, {info['cores']} cores, JAX {info['jax']}, "
-        f"{len(info['devices'])} {info.get('backend', 'cpu')} device(s)"
-        f"{' (' + info['device_kind'] + ')' if info.get('device_kind') else ''}, "
+        f"{len(info['devices'])} {_devices(info)}, "
         f"torch {info['torch'] or 'not installed'}, "
         f"load average at start {info['load_avg_at_start']:.2f}.",
         "",
@@ -432,6 +431,12 @@ def markdown(report) -> str:
         f"Command: `{report['command']}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _devices(info) -> str:
+    """'cpu device(s)', or e.g. 'gpu device(s) (NVIDIA H100 80GB HBM3)'."""
+    backend, kind = info.get("backend", "cpu"), info.get("device_kind", "cpu")
+    return f"{backend} device(s)" + ("" if kind == backend else f" ({kind})")
 
 
 def _roofline_label(rows) -> str:

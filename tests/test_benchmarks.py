@@ -39,6 +39,10 @@ def test_rounds_give_the_median_of_each_time():
     assert "| 10 | 2 |" in table and "min–max of 3 rounds" in table
     assert "0.20–2.00" in table  # the spread of the method auto picks
     assert "| 2.67× |" in table  # not 7 / 3, the ratio of the medians
+    assert "2 cores, JAX 0, 1 cpu device(s), torch" in table
+    gpu = dict(_machine(), backend="gpu", device_kind="NVIDIA H100 80GB HBM3")
+    table = bench_methods.markdown({"sizes": [row], "many": None, "command": "c", "machine": gpu})
+    assert "1 gpu device(s) (NVIDIA H100 80GB HBM3), torch" in table
 
 
 def _machine():
