@@ -1,12 +1,17 @@
 """The sandbox protocol's data, on the trusted side: cases out, outcomes back.
 
 Cases go to the child as JSON (nested lists + dtype + shape). Outcomes come back as
-JSON lines, and nothing in them is trusted beyond "a small array of plain numbers":
-:func:`value_from_wire` refuses every other dtype, shape or size, and
-:func:`handle_line` refuses results sent before the cases, with a wrong nonce, or twice.
+JSON lines written by untrusted code, so nothing in them is trusted: :func:`handle_line`
+turns any bytes into either an accepted message or a problem string (a protocol
+violation of that submission), and never raises. :func:`value_from_wire` accepts only a
+small array of plain numbers whose every value is kept exactly (nothing is truncated,
+wrapped or rounded), and :func:`handle_line` refuses results sent before the cases,
+with a wrong nonce, or twice.
 """
 
 import json
+import math
+import re
 
 import numpy as np
 
@@ -14,6 +19,12 @@ from grader._run import Outcome
 
 _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float: what a gradient can be
 _MAX_ELEMENTS = 1_000_000
+_MAX_DIMS = 8
+# What ``arr.dtype.str`` gives for those kinds at 1-8 bytes; NumPy parses only these.
+_DTYPE = re.compile(r"[<>|=]?[biuf][1248]")
+_LEAF_TYPE = {"b": bool, "i": int, "u": int, "f": float}  # exact JSON types, bool is no int
+_OUTCOME_KEYS = frozenset({"kind", "nonce", "i", "value", "type_name", "error"})
+_MISSING = object()
 
 
 def case_to_wire(case) -> dict:
@@ -31,71 +42,178 @@ def case_to_wire(case) -> dict:
     return {"function": case.function, "mode": case.mode, "args": [arg(a) for a in case.args]}
 
 
+def _short(obj) -> str:
+    """A bounded description of an untrusted value, for messages."""
+    return repr(obj[:40]) if isinstance(obj, str) else f"a value of type {type(obj).__name__}"
+
+
+def _dtype(text) -> np.dtype:
+    """The dtype named by ``text`` if it is a plain number type of at most 8 bytes."""
+    if isinstance(text, str) and _DTYPE.fullmatch(text):
+        try:
+            dtype = np.dtype(text)
+        except TypeError:  # "f1", "i3", ...
+            pass
+        else:
+            if dtype.kind in _NUMERIC_KINDS and dtype.itemsize <= 8:
+                return dtype
+    raise ValueError(f"dtype {_short(text)} is not a plain number type")
+
+
+def _leaves(data, shape: tuple) -> list:
+    """The elements of nested lists ``data`` of exactly ``shape``, flattened in C order."""
+    level = [data]
+    for n in shape:
+        if not all(type(x) is list and len(x) == n for x in level):
+            raise ValueError(f"data does not match the declared shape {shape}")
+        level = [x for sub in level for x in sub]
+    return level
+
+
+def _flat_array(leaves: list, dtype: np.dtype) -> np.ndarray:
+    """``leaves`` as a 1-d array of ``dtype``, refusing any value that would change."""
+    want = _LEAF_TYPE[dtype.kind]
+    bad = next((x for x in leaves if type(x) is not want), _MISSING)
+    if bad is not _MISSING:
+        raise ValueError(f"{_short(bad)} in {dtype} data (expected {want.__name__})")
+    if dtype.kind == "f":
+        exact = np.array(leaves, dtype=np.float64)  # JSON floats are float64: no change
+        with np.errstate(all="ignore"):  # overflow/underflow is caught just below
+            arr = exact.astype(dtype)
+        if not np.array_equal(arr, exact, equal_nan=True):
+            raise ValueError(f"a value is out of range or not exact in {dtype}")
+        return arr
+    if dtype.kind in "iu" and leaves:
+        info = np.iinfo(dtype)
+        if min(leaves) < info.min or max(leaves) > info.max:
+            raise ValueError(f"an integer is out of range for {dtype}")
+    return np.array(leaves, dtype=dtype)  # bools, or ints already in range
+
+
 def value_from_wire(wire) -> np.ndarray | None:
     """Rebuild an array the child sent, refusing anything but a small numeric array.
 
     Args:
-        wire: ``{"dtype": str, "shape": [int, ...], "data": nested lists}`` or None.
+        wire: ``{"dtype": str, "shape": [int, ...], "data": nested lists}`` or None, as
+            ``json.loads`` made it. ``dtype`` is ``arr.dtype.str`` of kind b, i, u or f
+            with at most 8 bytes; the data are bools, ints or floats (NaN and
+            infinities included) to match.
 
     Returns:
-        The array (None stays None).
+        The array, with every value exactly as sent (None stays None).
 
     Raises:
-        ValueError: a non-numeric dtype, a bad shape, too many elements, or data that
-            does not match the declared shape.
+        ValueError: other keys, another dtype, a bad shape, too many elements, data
+            that do not match the shape, or a value of the wrong type, out of range or
+            not exact in the dtype (1.5 or True for an int dtype, -1 for an unsigned
+            one, 1e39 for float32).
     """
     if wire is None:
         return None
     if not isinstance(wire, dict) or set(wire) != {"dtype", "shape", "data"}:
         raise ValueError("expected {dtype, shape, data}")
-    dtype = np.dtype(str(wire["dtype"]))
-    if dtype.kind not in _NUMERIC_KINDS or dtype.itemsize > 8:
-        raise ValueError(f"dtype {dtype} is not a plain number type")
+    dtype = _dtype(wire["dtype"])
     shape = wire["shape"]
     if not (
         isinstance(shape, list)
-        and len(shape) <= 8
+        and len(shape) <= _MAX_DIMS
         and all(type(n) is int and 0 <= n <= _MAX_ELEMENTS for n in shape)
     ):
-        raise ValueError(f"bad shape {shape!r}")
-    if int(np.prod(shape, dtype=np.int64)) > _MAX_ELEMENTS:
+        raise ValueError(f"bad shape: expected at most {_MAX_DIMS} ints in [0, {_MAX_ELEMENTS}]")
+    shape = tuple(shape)
+    if math.prod(shape) > _MAX_ELEMENTS:
         raise ValueError(f"too many elements in shape {shape}")
-    arr = np.array(wire["data"], dtype=dtype)
-    if arr.shape != tuple(shape):
-        raise ValueError(f"data of shape {arr.shape} does not match declared {tuple(shape)}")
-    return arr
+    return _flat_array(_leaves(wire["data"], shape), dtype).reshape(shape)
 
 
-def outcome_from_wire(msg) -> Outcome:
-    """Rebuild an :class:`Outcome` from one validated result message."""
-
-    type_name, error = msg.get("type_name", ""), msg.get("error")
-    if not isinstance(type_name, str) or not (error is None or isinstance(error, str)):
-        raise ValueError("type_name/error must be strings")
-    return Outcome(value=value_from_wire(msg.get("value")), type_name=type_name[:200],
-                   error=None if error is None else error[:2000])  # fmt: skip
+def _text(value, limit: int | None = None) -> str:
+    """An untrusted string cut to ``limit`` characters and made valid UTF-8."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_short(value)}")
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
 
 
-def handle_line(line, state, nonce, loaded, n):
-    """Apply one result line; return (problem or None, whether it was "loaded")."""
+def outcome_from_wire(msg: dict) -> Outcome:
+    """Rebuild an :class:`Outcome` from one result message.
+
+    Args:
+        msg: ``{"kind", "nonce", "i", "value", "type_name", "error"}`` as the child
+            sends it (kind, nonce and i are checked by :func:`handle_line`).
+
+    Returns:
+        The outcome; type_name is cut to 200 characters and error to 2000.
+
+    Raises:
+        ValueError: other keys, type_name not a string, error neither a string nor
+            None, or a value :func:`value_from_wire` refuses.
+    """
+    if set(msg) != _OUTCOME_KEYS:
+        raise ValueError(f"an outcome has exactly the fields {sorted(_OUTCOME_KEYS)}")
+    error = msg["error"]
+    return Outcome(
+        value=value_from_wire(msg["value"]),
+        type_name=_text(msg["type_name"], 200),
+        error=None if error is None else _text(error, 2000),
+    )
+
+
+def _cell_errors(msg: dict) -> dict[str, str]:
+    """The ``{grade_id: error}`` of a "loaded" message, refusing any other layout."""
+    errors = msg.get("errors")
+    if set(msg) != {"kind", "errors"} or not isinstance(errors, list):
+        raise ValueError('expected {"kind": "loaded", "errors": [...]}')
+    out = {}
+    for item in errors:
+        if not (isinstance(item, dict) and set(item) == {"grade_id", "error"}):
+            raise ValueError("each cell error must be {grade_id, error}")
+        out[_text(item["grade_id"])] = _text(item["error"], 2000)
+    return out
+
+
+def handle_line(line: bytes, state: dict, nonce: str, loaded: bool, n: int):
+    """Apply one result line from the child; never raises.
+
+    Args:
+        line: one line the child wrote, without its newline (bytes; str is accepted).
+        state: the parent's record (``cell_errors``, ``outcomes``, ``done``); changed
+            only when the line is accepted.
+        nonce: the nonce sent with the cases.
+        loaded: whether the "loaded" message has already been accepted.
+        n: the number of cases.
+
+    Returns:
+        ``(problem, just_loaded)``: problem is None when the line was accepted, else why
+        it is a protocol violation; just_loaded says the line was the "loaded" message.
+    """
     try:
-        msg = json.loads(line)
-        kind = msg["kind"]
+        msg = json.loads(line.decode("utf-8") if isinstance(line, bytes) else line)
+        if not isinstance(msg, dict):
+            return f"a result must be a JSON object, not {_short(msg)}", False
+        kind = msg.get("kind")
         if kind == "loaded" and not loaded:
-            for item in msg["errors"]:
-                state["cell_errors"][str(item["grade_id"])] = str(item["error"])[:2000]
+            state["cell_errors"].update(_cell_errors(msg))
             return None, True
-        if not loaded or msg.get("nonce") != nonce:
+        if not loaded:
             return "a result arrived before the cases were sent (forged?)", False
+        if kind == "loaded":
+            return "the cells were reported loaded twice", False
+        if msg.get("nonce") != nonce:
+            return "a result with a wrong nonce (forged?)", False
         if kind == "done":
+            if set(msg) != {"kind", "nonce"}:
+                return "a done message has extra fields", False
             state["done"] = True
             return None, False
-        i = msg["i"]
-        if kind != "outcome" or type(i) is not int or not 0 <= i < n:
-            return f"unexpected message {kind!r}", False
+        if kind != "outcome":
+            return f"unexpected message {_short(kind)}", False
+        i = msg.get("i")
+        if type(i) is not int or not 0 <= i < n:
+            return f"bad case index: expected an int in [0, {n})", False
         if state["outcomes"][i] is not None:
             return f"case {i} answered twice (forged?)", False
         state["outcomes"][i] = outcome_from_wire(msg)
         return None, False
-    except (ValueError, KeyError, TypeError, RecursionError, AttributeError) as exc:
+    # ValueError covers JSONDecodeError, UnicodeDecodeError and every refusal above;
+    # the rest should not happen, but untrusted bytes must never crash the grader.
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         return f"malformed result ({type(exc).__name__}: {str(exc)[:200]})", False
