@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: setup demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The Python environment, and the grader's system tools (bubblewrap: installed when
+# missing if this user can, else one line saying how; see the script).
+setup: $(STAMP)
+	@sh scripts/install_system_deps.sh
+
+demo: setup
 	$(BIN)/lrjax train --plot demo-loss.png
 	$(BIN)/python assignments/demo.py
 
@@ -20,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: setup lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

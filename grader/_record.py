@@ -15,7 +15,19 @@ import warnings
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+
+try:
+    from nbgrader.api import Gradebook, MissingEntry
+except ImportError as exc:  # `pip install lrjax` alone: the grader's extra is not installed
+
+    class MissingGraderDependency(ImportError, ValueError):
+        """An ImportError, and a ValueError so that ``lrjax-grade`` prints it and exits 2."""
+
+    raise MissingGraderDependency(
+        f"grading needs nbgrader, which cannot be imported here ({exc}); "
+        "install the grader with: pip install 'lrjax[grade]'",
+        name=exc.name,
+    ) from exc
 
 
 def open_gradebook(course: Path) -> Gradebook:
