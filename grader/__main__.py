@@ -1,11 +1,29 @@
-"""``python -m grader autograde ASSIGNMENT --course DIR`` (also ``lrjax-grade``).
+"""``python -m grader autograde ASSIGNMENT --course DIR`` and ``python -m grader doctor``.
 
-Argument parsing and printing only; the work is :func:`grader._pipeline.grade_assignment`.
+Also installed as ``lrjax-grade``. Argument parsing and printing only; the work is
+:func:`grader._pipeline.grade_assignment` and :mod:`grader._preflight`.
+
+Exit status: 0 every submission graded; 1 some submissions hit a grader error (not
+recorded: the command to grade exactly those again is printed); 2 bad arguments or
+input; 3 this machine cannot sandbox, or the source solution failed the preflight
+(nothing written).
 """
 
 import argparse
 import os
+import shlex
 import sys
+
+
+def _limits_args(parser) -> None:
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="wall-clock seconds per submission (default 60)")  # fmt: skip
+    parser.add_argument("--memory", type=int, default=4096,
+                        help="address-space limit per submission in MB (default 4096)")  # fmt: skip
+    parser.add_argument("--isolation", choices=("bwrap", "weak"), default="bwrap",
+                        help="bwrap (default): bubblewrap namespaces and a private "
+                        "filesystem; weak: unshare only, when bwrap cannot run (the table, "
+                        "JSON and gradebook then say which protections were missing)")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,36 +39,109 @@ def _parser() -> argparse.ArgumentParser:
     auto.add_argument("--json", dest="json_out", help="also write results to this JSON file")
     auto.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                       help="sandboxes at once (default: all cores)")  # fmt: skip
-    auto.add_argument("--timeout", type=float, default=60.0,
-                      help="wall-clock seconds per submission (default 60)")  # fmt: skip
-    auto.add_argument("--memory", type=int, default=4096,
-                      help="address-space limit per submission in MB (default 4096)")  # fmt: skip
+    auto.add_argument("--student", action="append", dest="students", metavar="ID",
+                      help="grade only this student (repeat for several)")  # fmt: skip
+    _limits_args(auto)
     auto.add_argument("--no-progress", action="store_true", help="no progress bar")
+    doctor = commands.add_parser(
+        "doctor", help="check this machine's sandbox (with --course: grade the source solution)"
+    )
+    doctor.add_argument("--course", help="nbgrader course root")
+    doctor.add_argument("--assignment", help="assignment to check (default: every one)")
+    _limits_args(doctor)
     return parser
 
 
-def main(argv=None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad arguments)."""
-    args = _parser().parse_args(argv)
-    from grader._pipeline import grade_assignment, score_table
-    from grader._sandbox import Limits
+def _rerun(args, students) -> str:
+    """The command that grades exactly ``students`` again."""
+    cmd = ["python", "-m", "grader", "autograde", args.assignment, "--course", args.course]
+    if args.json_out:
+        cmd += ["--json", args.json_out]
+    if args.isolation != "bwrap":
+        cmd += ["--isolation", args.isolation]
+    for student in students:
+        cmd += ["--student", student]
+    return shlex.join(cmd)
 
-    if args.jobs < 1 or args.timeout <= 0 or args.memory < 256:
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    args = _parser().parse_args(argv)
+    if args.timeout <= 0 or args.memory < 256 or getattr(args, "jobs", 1) < 1:
         print("--jobs must be >= 1, --timeout > 0 and --memory >= 256 (MB)", file=sys.stderr)
         return 2
+    from grader import _bwrap, _preflight
+    from grader._sandbox import Limits
+
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory)
     try:
+        if args.command == "doctor":
+            return _doctor(args, limits)
+        from grader._pipeline import grade_assignment, grader_errors, score_table
+
         results = grade_assignment(
             args.course,
             args.assignment,
             jobs=args.jobs,
-            limits=Limits(timeout_s=args.timeout, memory_mb=args.memory),
+            limits=limits,
             json_out=args.json_out,
             progress=not args.no_progress,
+            isolation=args.isolation,
+            students=args.students,
         )
+    except (_bwrap.Unavailable, _preflight.PreflightFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if isinstance(exc, _bwrap.Unavailable):
+            print("(or, knowing what it lacks, grade with --isolation weak)", file=sys.stderr)
+        print("nothing was graded or written", file=sys.stderr)
+        return 3
+    except ImportError as exc:  # `pip install lrjax` alone: the grader's extra is missing
+        hint = "" if "lrjax[grade]" in str(exc) else "; install it with: pip install 'lrjax[grade]'"
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(score_table(results))
+    errors = grader_errors(results)
+    if errors:
+        print(f"\n{len(errors)} submission(s) were not graded because the grader failed "
+              f"(see the reasons above); fix the cause, then grade exactly those with:\n"
+              f"  {_rerun(args, errors)}", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _doctor(args, limits) -> int:
+    from grader import _collect, _preflight
+
+    report = None
+    if args.course:
+        from pathlib import Path
+
+        folder = Path(args.course) / "source"
+        names = [args.assignment] if args.assignment else sorted(
+            p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []  # fmt: skip
+        if not names:
+            raise FileNotFoundError(f"no assignments under {folder}: pass the course root")
+        for name in names:
+            sources = _collect.read_source(Path(args.course).resolve(), name)
+            print(f"{name}: grading the source solution in the sandbox ...", flush=True)
+            report = _preflight.run(sources, limits=limits, isolation=args.isolation,
+                                    hidden=[str(Path(args.course).resolve())])  # fmt: skip
+            print(_preflight.describe(report))
+    else:
+        print(_preflight.describe(None))
+        from grader._sandbox import Cell, run_submission
+
+        result = run_submission([Cell("setup", "import jax.numpy as jnp\n")], [], limits=limits,
+                                isolation=args.isolation)  # fmt: skip
+        if result.status != "ok":
+            raise _preflight.PreflightFailed(f"an empty submission failed: {result.reason}")
+        print(f"sandbox: {result.isolation.get('sandbox')}, missing: "
+              f"{', '.join(result.isolation.get('missing', [])) or 'nothing'}")  # fmt: skip
+        print(f"seconds per submission (start-up, no cases): {result.wall_s:.2f}")
+        print("pass --course DIR to grade the source solution as the preflight does")
     return 0
 
 

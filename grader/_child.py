@@ -1,7 +1,8 @@
 """The sandboxed child: runs one student's extracted code and answers case requests.
 
-Started by :mod:`grader._sandbox` as ``python -I -B _child.py REQ_FD RES_FD UID AUDIT DIR``
-(by path, so that the ``grader`` package and its hidden cases are never imported here).
+Started by :mod:`grader._sandbox` as ``python -I -B _child.py REQ RES UID AUDIT NPROC DIR``
+(by path, so that the ``grader`` package is never imported here; inside bubblewrap this
+file, ``_run.py`` and ``_hook.py`` are the only files of the grader that exist).
 
 Order inside the child (each step relies on the one before):
 
@@ -10,12 +11,13 @@ Order inside the child (each step relies on the one before):
    ``_run`` gets a stub ``grader._cases`` that holds only ``Case`` and ``case_dtype`` --
    no reference answers, no hidden cases, no lrjax reachable from this process;
 2. read the extracted cells from the request pipe;
-3. drop root (if started as root) to the uid the parent chose for this slot, so that
-   RLIMIT_NPROC counts only this sandbox's processes;
-4. install the PEP 578 audit hook of :mod:`grader._hook` (no reading outside the Python
-   installation and this folder, no writing outside this folder, no processes, sockets,
-   ctypes, gc walks, signals or code swapping);
-5. exec the student's cells in a fresh namespace;
+3. drop root (if started as root) to the uid the parent claimed for this sandbox, and set
+   RLIMIT_NPROC, which then counts only this sandbox's processes;
+4. install the PEP 578 audit hook of :mod:`grader._hook` (friendly messages: no reading
+   outside the Python installation and this folder, no processes, sockets, ctypes, gc
+   walks, signals or code swapping; no security claim rests on it);
+5. say ``ready`` (a failure before this is the grader's), then exec the student's cells
+   in a fresh namespace;
 6. tell the parent the cells ran; only then does the parent send the cases (and a nonce);
 7. run each case with ``_run.run_case`` and send each outcome back as one JSON line.
 
@@ -28,14 +30,15 @@ import sys
 
 
 def _main() -> int:
-    req_fd, res_fd, uid, audit, folder = (
+    req_fd, res_fd, uid, audit, nproc, folder = (
         int(sys.argv[1]),
         int(sys.argv[2]),
         int(sys.argv[3]),
         sys.argv[4] == "1",
-        sys.argv[5],
+        int(sys.argv[5]),
+        sys.argv[6],
     )
-    hidden = [os.path.dirname(os.path.abspath(__file__)), *sys.argv[6:]]
+    hidden = [os.path.dirname(os.path.abspath(__file__)), *sys.argv[7:]]
     parent = os.getppid()
     here = os.path.dirname(os.path.abspath(__file__))
     import importlib.util
@@ -68,16 +71,21 @@ def _main() -> int:
         while data:
             data = data[write(res_fd, data) :]
 
+    import resource
+
     reader = _LineReader(req_fd, os.read)
     request = json.loads(reader.line())
     if uid >= 0:
         os.setgroups([])
         os.setgid(uid)
-        os.setuid(uid)
+        os.setuid(uid)  # as root: every capability goes with it
+    # this uid's (or, in a user namespace, this namespace's) processes: the sandbox's alone
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     _die_with_parent(parent)
     if audit:
         hook.disarm()
         sys.addaudithook(hook.make_hook(folder, hook.read_roots(), hidden + hook.lrjax_dirs()))
+    send({"kind": "ready"})  # the last trusted step: from here on, failures are the student's
 
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     errors = []

@@ -1,9 +1,11 @@
-"""How the sandbox child is started: limits, namespaces, uid, environment.
+"""How the sandbox child is started: limits, the two isolation modes, environment.
 
-:func:`command` builds ``[prlimit ...] [unshare ...] python -I -B _child.py ...`` with
-the strongest isolation this machine allows (:func:`isolation_mode`): as root, network and
-mount namespaces (the sandbox folder a private size-capped tmpfs, the course folder covered
-by an empty read-only one); otherwise ``unshare -rn``; otherwise none.
+``bwrap`` (the default, :mod:`grader._bwrap`): the operating system's namespaces and a
+filesystem view of only what the child needs. ``weak`` runs only when asked for by name
+(``--isolation weak``): ``unshare`` where the machine allows it (as root: network and
+mount namespaces, the course covered by an empty tmpfs; otherwise ``unshare -rn``), and
+:func:`missing` lists what it lacks, for the table, the JSON and the gradebook.
+Both add rlimits (``prlimit``) and, as root, the child's own uid (:mod:`grader._uids`).
 """
 
 import functools
@@ -14,13 +16,15 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
+from grader._uids import processes_of
+
 
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one sandboxed submission.
 
     Attributes:
-        timeout_s: wall-clock seconds for the whole child (start, cells and cases).
+        timeout_s: wall-clock seconds from "ready" on: the student's cells and the cases.
         memory_mb: address-space limit (RLIMIT_AS) in MiB.
         cpu_s: CPU seconds (RLIMIT_CPU); None means 2 * timeout_s + 5.
         nproc: processes/threads of the sandbox's uid (RLIMIT_NPROC).
@@ -28,6 +32,8 @@ class Limits:
         nofile: open file descriptors (RLIMIT_NOFILE).
         output_bytes: stdout/stderr kept (the rest is read and dropped).
         result_bytes: most result bytes accepted on the result pipe.
+        startup_s: seconds the trusted start-up may take before the child says "ready"
+            (not counted in ``timeout_s``; past it the run is the grader's error).
     """
 
     timeout_s: float = 60.0
@@ -38,6 +44,7 @@ class Limits:
     nofile: int = 256
     output_bytes: int = 8 << 20
     result_bytes: int = 8 << 20
+    startup_s: float = 120.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,53 +79,84 @@ _MOUNT_SCRIPT = (
 )
 
 
-def _tasks_of(uid: int) -> int:
-    """How many processes/threads ``uid`` runs now (what RLIMIT_NPROC counts)."""
-    count = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == uid:
-                    count += len(os.listdir(f"/proc/{entry.name}/task"))
-            except OSError:
-                pass
-    return count
-
-
 def nproc_limit(limits, uid) -> int:
-    """RLIMIT_NPROC for the child: its own budget on its own uid, or on top of the
-    instructor's current count when the child keeps the instructor's uid (not root)."""
-    return limits.nproc if uid >= 0 else limits.nproc + _tasks_of(os.geteuid())
+    """RLIMIT_NPROC set from outside: the child's own budget on its own uid, or on top of
+    the instructor's current count when it starts as the instructor (not root). The child
+    lowers it to ``limits.nproc`` itself before the first student line (in a user
+    namespace that count is the sandbox's alone)."""
+    return limits.nproc if uid >= 0 else limits.nproc + processes_of(os.geteuid())
 
 
-def command(child_path, folder, req_fd, res_fd, uid, audit, limits, hidden, mode, nproc):
-    """The argv: [prlimit ...] [unshare ...] python -I -B _child.py ..."""
-    child = [sys.executable, "-I", "-B", str(child_path), str(req_fd), str(res_fd), str(uid)]
-    child += ["1" if audit else "0", folder, *hidden]
+def child_argv(child_path, req_fd, res_fd, uid, audit, limits, folder, hidden=()) -> list[str]:
+    """``python -I -B _child.py REQ RES UID AUDIT NPROC FOLDER [HIDDEN...]``."""
+    return [sys.executable, "-I", "-B", str(child_path), str(req_fd), str(res_fd), str(uid),
+            "1" if audit else "0", str(limits.nproc), folder, *hidden]  # fmt: skip
+
+
+def weak_wrap(child, folder, uid, limits, hidden, mode) -> list[str]:
+    """Wrap ``child`` in the ``unshare`` layers of ``mode`` (see :func:`isolation_mode`)."""
     if mode == "root":
         hide = [h for h in hidden if os.path.isdir(h)]
         wrap = ["unshare", "-n", "-m", "--", "sh", "-c", _MOUNT_SCRIPT, "sh", folder]
         wrap += [str(uid), str(limits.fsize_mb), str(len(hide)), *hide]
-        child = wrap + child
-    elif mode == "net":
-        child = ["unshare", "-n", "--", *child]
-    elif mode == "user":
-        child = ["unshare", "-rn", "--", *child]
+        return wrap + child
+    if mode == "net":
+        return ["unshare", "-n", "--", *child]
+    if mode == "user":
+        return ["unshare", "-rn", "--", *child]
+    return list(child)
+
+
+_WEAK_HAS = {
+    "root": {"network namespace", "mount namespace (course covered)"},
+    "net": {"network namespace"},
+    "user": {"user namespace", "network namespace"},
+    "none": set(),
+}
+_STRONG = (
+    "pid namespace",
+    "ipc namespace",
+    "uts namespace",
+    "network namespace",
+    "mount namespace (course covered)",
+    "private read-only filesystem view",
+    "processes die with the sandbox",
+)
+
+
+def missing(sandbox: str, mode: str = "") -> list[str]:
+    """The protections of the bwrap sandbox that a run in ``sandbox`` mode lacks.
+
+    Args:
+        sandbox: ``"bwrap"`` (lacks nothing) or ``"weak"``.
+        mode: for ``"weak"``, the :func:`isolation_mode` it ran with.
+
+    Returns:
+        Their names, in a fixed order ([] for bwrap).
+    """
+    if sandbox == "bwrap":
+        return []
+    has = _WEAK_HAS.get(mode, set())
+    return [layer for layer in _STRONG if layer not in has]
+
+
+def with_rlimits(child, limits, nproc) -> list[str]:
+    """``prlimit ... -- child`` (or ``child`` unchanged without prlimit: see :func:`preexec`)."""
+    if not shutil.which("prlimit"):
+        return list(child)
     cpu = limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5
-    if shutil.which("prlimit"):
-        mb = 1 << 20
-        child = [
-            "prlimit",
-            f"--as={limits.memory_mb * mb}",
-            f"--cpu={int(cpu)}:{int(cpu) + 5}",
-            f"--nproc={nproc}",
-            f"--fsize={limits.fsize_mb * mb}",
-            f"--nofile={limits.nofile}",
-            "--core=0",
-            "--",
-            *child,
-        ]
-    return child
+    mb = 1 << 20
+    return [
+        "prlimit",
+        f"--as={limits.memory_mb * mb}",
+        f"--cpu={int(cpu)}:{int(cpu) + 5}",
+        f"--nproc={nproc}",
+        f"--fsize={limits.fsize_mb * mb}",
+        f"--nofile={limits.nofile}",
+        "--core=0",
+        "--",
+        *child,
+    ]
 
 
 def preexec(limits, nproc):
@@ -139,7 +177,10 @@ def preexec(limits, nproc):
 
 
 def scrubbed_env(folder):
-    """A scrubbed environment: nothing of the instructor's, JAX on the CPU."""
+    """A scrubbed environment: nothing of the instructor's, JAX on the CPU.
+
+    ``JAX_COMPILATION_CACHE_DIR`` is left unset: no persistent cache is read or written.
+    """
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": folder,

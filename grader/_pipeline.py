@@ -1,7 +1,11 @@
 """Secure grading of a whole class: the pipeline, in order.
 
-For every submission: collect -> extract -> sandbox -> compare -> score -> record.
-Why this order (and why each step lives where it does):
+Once per run: preflight; then for every submission: collect -> extract -> sandbox ->
+compare -> score -> record. Why this order (and why each step lives where it does):
+
+0. ``preflight`` grades the source's own solution in the same sandbox before anything is
+   written or any student file is read: if the machine cannot sandbox, or the sandbox
+   cannot run an honest answer, no student is graded at all (and none gets a zero);
 
 1. ``collect`` reads the SOURCE notebook first, so everything that decides a grade
    (graded cells, points, the function each test checks) is fixed before any student
@@ -15,33 +19,28 @@ Why this order (and why each step lives where it does):
 5. ``score`` needs the verdicts and the source's points;
 6. ``record`` is last and the only writer, so nothing untrusted ever touches the
    gradebook, and a submission is written only once fully graded (one at a time, as
-   each finishes, so a late crash loses nothing already graded).
+   each finishes, so a late crash loses nothing already graded). A grader error (the
+   sandbox failed before the student's code ran) is reported, never recorded.
 
 Steps 1-2 and 4-6 run in this process; step 3 runs in a pool of sandboxes.
 """
 
 import os
-import queue
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from grader import _collect, _compare, _extract, _record, _sandbox, _score
+from grader import _collect, _compare, _extract, _preflight, _record, _sandbox, _score
 
-STEPS = ("collect", "extract", "sandbox", "compare", "score", "record")
+STEPS = ("preflight", "collect", "extract", "sandbox", "compare", "score", "record")
 
 
-def _grade_one(job, slots, limits, hidden):
+def _grade_one(job, limits, hidden, isolation, audit):
     """Step 3 for one submission (in a pool thread): returns (job, SandboxResult)."""
     source, _, _, extracted, problem = job
     if problem is not None:
         return job, None
-    slot = slots.get()
-    try:
-        result = _sandbox.run_submission(
-            extracted.cells, _compare.requests(source), limits=limits, slot=slot, hidden=hidden
-        )
-    finally:
-        slots.put(slot)
+    result = _sandbox.run_submission(extracted.cells, _compare.requests(source), limits=limits,
+                                     hidden=hidden, isolation=isolation, audit=audit)  # fmt: skip
     return job, result
 
 
@@ -89,7 +88,7 @@ def _finish(course, assignment, job, result):
 
 
 def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=None,
-                     progress=True):  # fmt: skip
+                     progress=True, isolation="bwrap", students=None, audit=True):  # fmt: skip
     """Grade every submission of ``assignment`` in ``course`` and record the results.
 
     Args:
@@ -99,40 +98,51 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
         limits: :class:`grader._sandbox.Limits` (default limits when None).
         json_out: path of the JSON results file, or None.
         progress: show a tqdm progress bar on stderr.
+        isolation: ``"bwrap"`` (default) or ``"weak"`` (only when asked for by name).
+        students: grade only these student ids (None: everyone).
+        audit: install the audit hook in the sandboxes (the tests turn it off to show
+            that the operating system's layers hold on their own).
 
     Returns:
-        ``{student: student_json}`` (see :func:`grader._record.student_json`).
+        ``{student: student_json}`` (see :func:`grader._record.student_json`). A student
+        whose sandbox failed before their code ran has ``"status": "grader_error"`` and
+        ``"score": None``, and nothing of theirs is written to the gradebook.
 
     Raises:
         FileNotFoundError: no source notebooks for ``assignment``.
+        grader._preflight.PreflightFailed: the source solution lost points in the sandbox
+            (nothing is written).
+        grader._bwrap.Unavailable: bubblewrap cannot run here (nothing is written).
     """
     course = Path(course).resolve()
     limits = limits or _sandbox.Limits()
     jobs = max(1, int(jobs or os.cpu_count() or 1))
     sources = _collect.read_source(course, assignment)
+    hidden = [str(course)]
+    if json_out is not None:
+        hidden.append(str(Path(json_out).resolve().parent))
+    _preflight.run(sources, limits=limits, isolation=isolation, hidden=hidden, audit=audit)
     _record.ensure_assignment(course, assignment, sources)
     prepared = _prepare(course, assignment, sources)
+    if students is not None:
+        wanted = set(students)
+        prepared = [job for job in prepared if job[1].student in wanted]
     per_student = {}
     for job in prepared:
         per_student.setdefault(job[1].student, []).append(job)
-    slots = queue.Queue()
-    for slot in range(jobs):
-        slots.put(slot)
-    hidden = [str(course)]
     results, done = {}, {}
     bar = _progress(len(prepared), progress)
     with _record.open_gradebook(course) as gb, ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_grade_one, job, slots, limits, hidden) for job in prepared]
+        how = (limits, hidden, isolation, audit)
+        futures = [pool.submit(_grade_one, job, *how) for job in prepared]
         for future in as_completed(futures):
             job, result = future.result()
             student = job[1].student
             done.setdefault(student, []).append(_finish(course, assignment, job, result))
-            source, _, nb, _, _ = job
-            _record.write_autograded(course, assignment, source, nb, done[student][-1])
             if len(done[student]) == len(per_student[student]):
                 scores = sorted(done[student], key=lambda s: s.notebook)
-                _record.record_gradebook(gb, course, assignment, scores)
-                results[student] = _record.student_json(scores)
+                results[student] = _record_student(gb, course, assignment, per_student[student],
+                                                   scores)  # fmt: skip
                 if json_out is not None:
                     _record.write_json(json_out, results)
             bar.update(1)
@@ -142,6 +152,28 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     return dict(sorted(results.items()))
 
 
+def _record_student(gb, course, assignment, jobs, scores):
+    """Step 6 for one student, once all their notebooks are graded: their JSON entry.
+
+    A grader error in any notebook records nothing of the student (a re-run grades them).
+    """
+    entry = _record.student_json(scores)
+    if any(s.status == "grader_error" for s in scores):
+        return {**entry, "score": None, "status": "grader_error"}
+    nbs = {job[0].name: (job[0], job[2]) for job in jobs}
+    for result in scores:
+        source, nb = nbs[result.notebook]
+        _record.write_autograded(course, assignment, source, nb, result)
+    missing = sorted({m for s in scores for m in s.details.get("isolation", {}).get("missing", ())})
+    _record.record_gradebook(gb, course, assignment, scores, missing=missing)
+    return entry
+
+
+def grader_errors(results) -> list[str]:
+    """The students whose grading failed on the grader's side (not recorded)."""
+    return [s for s, e in sorted(results.items()) if e["status"] == "grader_error"]
+
+
 def _progress(total, enabled):
     from tqdm import tqdm
 
@@ -149,14 +181,23 @@ def _progress(total, enabled):
 
 
 def score_table(results) -> str:
-    """A plain-text table: student, score / max, status, reason."""
+    """A plain-text table: student, score / max, status, reason; grader errors apart."""
+    errors = grader_errors(results)
     rows = [("student", "score", "status", "reason")]
     for student, entry in sorted(results.items()):
-        score = f"{entry['score']:g} / {entry['max_score']:g}"
-        rows.append((student, score, entry["status"], entry["reason"][:70]))
+        if student not in errors:
+            score = f"{entry['score']:g} / {entry['max_score']:g}"
+            rows.append((student, score, entry["status"], entry["reason"][:70]))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
         for r in rows
     ]
+    missing = sorted({m for e in results.values() for nb in e["notebooks"].values()
+                      for m in nb.get("isolation", {}).get("missing", ())})  # fmt: skip
+    if missing:
+        lines += ["", f"isolation weak: the sandbox lacked {', '.join(missing)}"]
+    if errors:
+        lines += ["", f"not graded, not recorded ({len(errors)} grader errors: not the students'):"]
+        lines += [f"  {s}: {results[s]['reason'][:300]}" for s in errors]
     return "\n".join(line.rstrip() for line in lines)

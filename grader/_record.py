@@ -90,7 +90,7 @@ def _timestamp(course: Path, student: str, assignment: str):
         return None, path
 
 
-def record_gradebook(gb, course: Path, assignment: str, scores) -> None:
+def record_gradebook(gb, course: Path, assignment: str, scores, *, missing=()) -> None:
     """Write one student's auto scores (all notebooks of the assignment) to the gradebook.
 
     Args:
@@ -98,15 +98,22 @@ def record_gradebook(gb, course: Path, assignment: str, scores) -> None:
         course: the course root.
         assignment: the assignment name.
         scores: the student's :class:`grader._score.NotebookScore` list (same student).
+        missing: sandbox protections the run lacked (``--isolation weak``): said in an
+            automatic comment on each notebook's first solution cell.
     """
     student = scores[0].student
     timestamp, _ = _timestamp(course, student, assignment)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy notes from inside nbgrader's API
-        _write_grades(gb, assignment, student, timestamp, scores)
+        _write_grades(gb, assignment, student, timestamp, scores, missing)
 
 
-def _write_grades(gb, assignment, student, timestamp, scores) -> None:
+def weak_comment(missing) -> str:
+    """The gradebook comment of a run without the full sandbox."""
+    return "Graded with --isolation weak; the sandbox lacked: " + ", ".join(missing) + "."
+
+
+def _write_grades(gb, assignment, student, timestamp, scores, missing=()) -> None:
     try:
         gb.find_student(student)
     except MissingEntry:
@@ -118,6 +125,12 @@ def _write_grades(gb, assignment, student, timestamp, scores) -> None:
             grade = gb.find_grade(test.grade_id, result.notebook, assignment, student)
             grade.auto_score = test.points
             grade.needs_manual_grade = False
+        comments = gb.find_submission_notebook(result.notebook, assignment, student).comments
+        for comment in sorted(comments, key=lambda c: c.cell.name)[:1]:
+            if missing:
+                comment.auto_comment = weak_comment(missing)
+            elif (comment.auto_comment or "").startswith(weak_comment(())[:30]):
+                comment.auto_comment = None  # graded again with the full sandbox
     gb.db.commit()
 
 

@@ -1,24 +1,26 @@
 """Step 3 of secure grading: run one submission's code in a sandboxed child process.
 
-The parent (this module) starts ``grader/_child.py`` under resource limits, in an empty
-private folder, without network, and talks to it over two dedicated pipes: the extracted
-cells go in first; once the child says they ran, the cases go in; outcomes come back as
-JSON lines, which are rebuilt here into :class:`grader._run.Outcome` after validating
-dtype, shape and size. Nothing the child sends is trusted beyond "these are numbers":
-the verdicts are computed later, in this process (:mod:`grader._compare`).
+The parent (this module) starts ``grader/_child.py`` in a bubblewrap sandbox
+(:mod:`grader._bwrap`: its own PID, network, IPC, UTS and mount namespaces, a read-only
+view of only the Python installation, private tmpfs) under rlimits, as root under a uid
+no other sandbox holds (:mod:`grader._uids`), and talks to it over two dedicated pipes:
 
-Isolation layers, strongest first, each used where the system allows (and recorded):
+1. the child starts (imports, warm-up: trusted code only) and says ``ready``. Anything
+   that goes wrong before that -- bwrap cannot mount, Python cannot start or import, a
+   file is missing, the start-up is killed -- is the grader's fault: the result is
+   ``grader_error`` with the cause, never the student's zero;
+2. the extracted cells go in; once the child says they ran (``loaded``), the cases go in;
+3. outcomes come back as JSON lines, rebuilt here by :mod:`grader._wire`, which turns
+   any bytes into either an outcome or a protocol violation. Nothing the child sends is
+   trusted beyond "these are numbers": the verdicts are computed later, in this process.
 
-- ``unshare -n -m`` (as root) or ``unshare -rn``: a private network namespace (no
-  network at all) and, as root, a mount namespace in which the sandbox folder is a small
-  private tmpfs and the course folder is covered by an empty read-only tmpfs;
-- as root, the child drops to a uid of its own (one per pool slot), so RLIMIT_NPROC
-  counts only that sandbox's processes and the kernel refuses it any signal to the parent;
-- rlimits (``prlimit``): CPU time, address space, processes, file size, open files, no
-  core dumps; a wall-clock timeout after which the whole process group is killed;
-- the PEP 578 audit hook in the child (see :mod:`grader._child`).
+The student's wall-clock budget (``Limits.timeout_s``) starts at ``ready``; after it the
+whole sandbox is killed (every process in its PID namespace dies with it).
+``isolation="weak"`` (only when asked for by name) uses ``unshare`` instead of bwrap and
+records what it lacks (:func:`grader._isolation.missing`).
 """
 
+import contextlib
 import functools
 import json
 import os
@@ -32,13 +34,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader._isolation import Limits, command, isolation_mode, nproc_limit, preexec, scrubbed_env
+from grader import _bwrap, _uids
+from grader._isolation import (
+    Limits,
+    child_argv,
+    isolation_mode,
+    missing,
+    nproc_limit,
+    preexec,
+    scrubbed_env,
+    weak_wrap,
+    with_rlimits,
+)
 from grader._wire import case_to_wire, handle_line, value_from_wire
 
 __all__ = ["Cell", "Limits", "SandboxResult", "isolation_mode", "run_submission", "value_from_wire"]
 
 CHILD = Path(__file__).with_name("_child.py")
-_UID_BASE = 1_900_000_000  # uids the sandboxes drop to (one per pool slot)
+ISOLATIONS = ("bwrap", "weak")
+READY = b'{"kind": "ready"}'
 
 
 @dataclass(frozen=True)
@@ -55,13 +69,15 @@ class SandboxResult:
 
     Attributes:
         status: ``"ok"``, or why the run stopped early: ``"timeout"``, ``"cpu"``,
-            ``"memory"``, ``"signal"``, ``"exit"``, ``"protocol"``, ``"output"``.
+            ``"memory"``, ``"signal"``, ``"exit"``, ``"protocol"``, ``"output"`` (the
+            submission's doing), or ``"grader_error"`` (the sandbox failed before any
+            student line ran: not the student's fault, never scored).
         reason: a sentence for the student/instructor ("" when ok).
         outcomes: one :class:`Outcome` or None (no answer) per requested case.
         cell_errors: ``{grade_id: "ExceptionType: message"}`` for cells that raised.
         output: the child's stdout/stderr, truncated to ``Limits.output_bytes``.
         output_dropped: bytes of stdout/stderr read past that cap and dropped.
-        isolation: which layers were active (network, tmpfs, uid, audit).
+        isolation: which layers were active, and ``missing``: those it lacked.
         wall_s: seconds the child ran.
     """
 
@@ -75,62 +91,95 @@ class SandboxResult:
     wall_s: float = 0.0
 
 
-def run_submission(cells, cases, *, limits=None, slot=0, audit=True, hidden=(), mode=None):
+def run_submission(cells, cases, *, limits=None, audit=True, hidden=(), isolation="bwrap",
+                   mode=None):  # fmt: skip
     """Run ``cells`` in a fresh sandboxed child, then ask it for ``cases``.
 
     Args:
         cells: the :class:`Cell` list to execute in order (setup first).
         cases: the ``grader._cases.Case`` list to answer, in order.
         limits: resource limits (:class:`Limits`; the defaults when None).
-        slot: the pool slot (0 <= slot < jobs): picks the child's own uid as root.
         audit: install the audit hook (tests turn it off to check the other layers).
-        hidden: folders to cover with an empty tmpfs in the child (the course folder).
-        mode: the namespace setup (see :func:`isolation_mode`, the default); tests pass a
-            weaker one to check the fallbacks.
+        hidden: folders that must not exist inside (the course): never bound by bwrap,
+            and covered with an empty tmpfs if a bind would show them.
+        isolation: ``"bwrap"`` (the default) or ``"weak"`` (``unshare``, see
+            :func:`grader._isolation.missing`).
+        mode: for ``"weak"``, the namespace setup (default :func:`isolation_mode`).
 
     Returns:
         A :class:`SandboxResult`; it never raises for anything the child does.
+
+    Raises:
+        grader._bwrap.Unavailable: ``isolation="bwrap"`` and bubblewrap cannot run here.
+        ValueError: an unknown ``isolation``.
     """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
     limits = limits or Limits()
-    mode = mode or isolation_mode()
-    uid = _UID_BASE + slot if os.geteuid() == 0 else -1
-    folder = tempfile.mkdtemp(prefix="lrjax-sandbox-")
-    if uid >= 0:
-        os.chown(folder, uid, uid)
+    if isolation == "weak":
+        mode = mode or isolation_mode()
+    elif not _bwrap.probe().ok:
+        raise _bwrap.Unavailable(_bwrap.probe().error)
+    root = os.geteuid() == 0
+    with _uids.claim() if root else contextlib.nullcontext(-1) as uid:
+        return _run(cells, cases, limits, audit, list(hidden), isolation, mode, uid)
+
+
+def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
     req_r, req_w = os.pipe()
     res_r, res_w = os.pipe()
-    isolation = {"namespace": mode, "network": mode != "none", "private_tmpfs": mode == "root",
-                 "uid": uid if uid >= 0 else None, "audit_hook": audit}  # fmt: skip
+    folder = None
+    if isolation == "bwrap":
+        argv = child_argv(f"{_bwrap.CHILD_DIR}/_child.py", req_r, res_w, uid, audit, limits,
+                          _bwrap.WORK)  # fmt: skip
+        env = scrubbed_env(_bwrap.WORK)
+        cmd = _bwrap.command(argv, uid=uid, tmp_mb=limits.fsize_mb, env=env, hide=hidden)
+        cwd = "/"
+        spaces = ["pid", "net", "ipc", "uts", "mount"] + ([] if uid >= 0 else ["user"])
+        layers = {"sandbox": "bwrap", "namespaces": spaces, "filesystem": "private read-only view"}
+    else:
+        folder = cwd = tempfile.mkdtemp(prefix="lrjax-sandbox-")
+        if uid >= 0:
+            os.chown(folder, uid, uid)
+        argv = child_argv(CHILD, req_r, res_w, uid, audit, limits, folder, hidden)
+        cmd, env = weak_wrap(argv, folder, uid, limits, hidden, mode), scrubbed_env(folder)
+        layers = {"sandbox": "weak", "namespace": mode, "filesystem": "shared"}
+    isolation_info = {**layers, "uid": uid if uid >= 0 else None, "audit_hook": audit,
+                      "missing": missing(isolation, mode or "")}  # fmt: skip
     nproc, prlimit = nproc_limit(limits, uid), shutil.which("prlimit") is not None
-    cmd = command(CHILD, folder, req_r, res_w, uid, audit, limits, list(hidden), mode, nproc)
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
-            cmd,
+            with_rlimits(cmd, limits, nproc),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            cwd=folder,
-            env=scrubbed_env(folder),
+            cwd=cwd,
+            env=env,
             pass_fds=(req_r, res_w),
             start_new_session=True,
             preexec_fn=None if prlimit else functools.partial(preexec, limits, nproc),
         )
+    except OSError as exc:
+        for fd in (req_r, req_w, res_r, res_w):
+            os.close(fd)
+        return SandboxResult("grader_error", f"could not start the sandbox: {exc}", (None,) *
+                             len(cases), isolation=isolation_info)  # fmt: skip
     finally:
-        os.close(req_r)
-        os.close(res_w)
+        with contextlib.suppress(OSError):
+            os.close(req_r)
+            os.close(res_w)
     try:
         state = _talk(proc, req_w, res_r, cells, cases, limits, start)
     finally:
         _kill_group(proc)
         proc.stdout.close()
         for fd in (req_w, res_r):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
-        shutil.rmtree(folder, ignore_errors=True)
-    status, reason = _status(proc.returncode, state, limits, len(cases))
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    status, reason = _status(proc.returncode, state, limits, len(cases), cmd, isolation)
     return SandboxResult(
         status=status,
         reason=reason,
@@ -138,7 +187,7 @@ def run_submission(cells, cases, *, limits=None, slot=0, audit=True, hidden=(), 
         cell_errors=state["cell_errors"],
         output=state["output"].decode("utf-8", "replace"),
         output_dropped=state["dropped"],
-        isolation=isolation,
+        isolation=isolation_info,
         wall_s=time.monotonic() - start,
     )
 
@@ -155,7 +204,8 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
     """The parent's side of the protocol, with a deadline and output caps."""
     nonce = secrets.token_hex(16)
     state = {"outcomes": [None] * len(cases), "cell_errors": {}, "output": b"",
-             "problem": None, "timed_out": False, "done": False, "dropped": 0}  # fmt: skip
+             "problem": None, "timed_out": False, "done": False, "dropped": 0,
+             "ready": False, "startup": None}  # fmt: skip
     first = {"cells": [{"grade_id": c.grade_id, "code": c.code} for c in cells]}
     pending = (json.dumps(first) + "\n").encode()
     second = json.dumps({"nonce": nonce, "cases": [case_to_wire(c) for c in cases]}) + "\n"
@@ -165,11 +215,16 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
     sel.register(res_r, selectors.EVENT_READ, "res")
     sel.register(req_w, selectors.EVENT_WRITE, "req")
     writing, res_buf, res_total, loaded = True, b"", 0, False
-    open_reads = 2
-    deadline = start + limits.timeout_s
+    open_reads, draining = 2, False
+    deadline = start + limits.startup_s
     while open_reads:
         left = deadline - time.monotonic()
         if left <= 0:
+            if draining:
+                break
+            if not state["ready"]:
+                state["startup"] = f"the sandbox did not start within {limits.startup_s:g} s"
+                return state
             state["timed_out"] = True
             break
         for key, _ in sel.select(timeout=min(left, 1.0)):
@@ -200,6 +255,13 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
             res_buf += chunk
             while b"\n" in res_buf:
                 line, _, res_buf = res_buf.partition(b"\n")
+                if not state["ready"]:  # only trusted code has run: anything else is ours
+                    if line != READY:
+                        state["startup"] = f"the sandbox's start-up sent {line[:200]!r}"
+                        return state
+                    state["ready"] = True
+                    deadline = time.monotonic() + limits.timeout_s
+                    continue
                 problem, just_loaded = handle_line(line, state, nonce, loaded, len(cases))
                 if problem:
                     state["problem"] = problem
@@ -210,13 +272,25 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
                         sel.register(req_w, selectors.EVENT_WRITE, "req")
                     pending += second.encode()
                     writing = True
-        if state["done"]:
-            break
+        if state["done"] and not draining:  # read what it printed until it exits (2 s at most)
+            draining, deadline = True, min(deadline, time.monotonic() + 2.0)
     return state
 
 
-def _status(returncode, state, limits, n):
+def _status(returncode, state, limits, n, cmd, isolation):
     """(status, reason) from how the child ended."""
+    if not state["ready"]:
+        why = state["startup"] or f"the sandbox ended (code {returncode}) before it was ready"
+        tail = state["output"].decode("utf-8", "replace").strip()[-1500:]
+        return "grader_error", f"{why}; command: {cmd[0]} ...; output: {tail or '(none)'}"
+    ended = state["problem"] or state["done"] or state["timed_out"]
+    if isolation == "bwrap" and not ended and returncode is not None and returncode < 0:
+        # bwrap itself died by a signal: only a process outside the sandbox can send that
+        name = _signal_of(returncode)
+        return "grader_error", (
+            f"the sandbox was killed from outside by {name.name if name else returncode} "
+            "(not by the grader, and nothing inside can signal bwrap)"
+        )
     if state["problem"]:
         return "protocol", f"the sandbox sent an invalid result: {state['problem']}"
     if state["done"]:
@@ -227,8 +301,8 @@ def _status(returncode, state, limits, n):
         return "ok", ""
     if state["timed_out"]:
         return "timeout", f"timed out after {limits.timeout_s:g} s (wall clock) and was stopped"
-    if returncode is not None and returncode < 0:
-        sig = -returncode
+    sig = _signal_of(returncode)
+    if sig is not None:
         if sig == signal.SIGXCPU:
             return "cpu", "stopped: CPU time limit reached"
         if sig == signal.SIGXFSZ:
@@ -242,3 +316,14 @@ def _status(returncode, state, limits, n):
         f"the process exited (code {returncode}) after {answered} of {n} cases: "
         "os._exit, sys.exit or a crash in the submitted code"
     )
+
+
+def _signal_of(returncode):
+    """The signal that ended the child: a negative code (no bwrap), or bwrap's 128 + N."""
+    if returncode is None:
+        return None
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else None
+    try:
+        return signal.Signals(number) if number is not None else None
+    except ValueError:
+        return None

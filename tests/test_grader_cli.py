@@ -1,9 +1,11 @@
 """The command line end to end: real subprocess, real gradebook, real nbgrader feedback."""
 
 import json
-import shutil
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -98,10 +100,10 @@ def test_console_script_points_at_main():
     assert exit_info.value.code == 0
 
 
-def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
-    import signal
-    import time
-
+def _start_with_sleeper(tmp_path, **popen):
+    """A course with an honest student and a sleeper, and the real CLI grading it (one
+    sandbox at a time), returned once the honest student is recorded and the sleeper's
+    sandbox has started: (course, out.json, the grader's Popen)."""
     course = make_course(tmp_path / "course")
     submit(course, "a_honest", honest_cells())
     submit(course, "z_sleeper", {"compute_da": "import time\ntime.sleep(600)\n"})
@@ -109,16 +111,21 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
     cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(course),
            "--jobs", "1", "--timeout", "300", "--memory", "2048", "--json", str(out),
            "--no-progress"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, **popen)
+    for _ in range(600):  # until the first student is recorded (at most 60 s)
+        if out.exists() and "a_honest" in json.loads(out.read_text()):
+            break
+        time.sleep(0.1)
+    time.sleep(2)  # the sleeper's sandbox is running now
+    return course, out, proc
+
+
+def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
+    course, out, proc = _start_with_sleeper(tmp_path, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        for _ in range(600):  # until the first student is recorded (at most 60 s)
-            if out.exists() and "a_honest" in json.loads(out.read_text()):
-                break
-            time.sleep(0.1)
-        time.sleep(2)  # the sleeper's sandbox is running now
         sandboxes = _sandboxes()
         assert sandboxes, "the second sandbox should be running"
-        folders = {_folder(pid) for pid in sandboxes} - {None}
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -128,19 +135,7 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
         if not _sandboxes() & sandboxes:
             break
         time.sleep(0.1)
-    assert not _sandboxes() & sandboxes  # killed with the grader (PR_SET_PDEATHSIG)
-    for folder in folders:  # the grader had no chance to remove its temporary folder
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _folder(pid: int) -> str | None:
-    """The sandbox folder named on a child's command line (argv[5] of _child.py)."""
-    try:
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        i = next(i for i, a in enumerate(args) if a.endswith(b"_child.py"))
-        return args[i + 5].decode()
-    except (OSError, StopIteration, IndexError):
-        return None
+    assert not _sandboxes() & sandboxes  # killed with the grader (bwrap --die-with-parent)
 
 
 def _sandboxes() -> set:
@@ -154,3 +149,106 @@ def _sandboxes() -> set:
         except (OSError, IndexError):
             pass
     return found
+
+
+def _bwrap_pids(parent: int) -> set:
+    """The outer bwrap processes of running sandboxes: ``parent``'s children (the grader's,
+    started through prlimit, which execs bwrap)."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and cmd[0].endswith(b"bwrap") and b"_child.py" in b" ".join(cmd):
+            found.add(int(proc.name))
+    return found
+
+
+def test_a_kill_from_outside_is_a_grader_error_and_a_rerun_grades_exactly_it(tmp_path):
+    course, out, proc = _start_with_sleeper(tmp_path, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    with proc:
+        try:
+            victims = _bwrap_pids(proc.pid)
+            assert len(victims) == 1
+            os.kill(victims.pop(), signal.SIGKILL)  # not the grader's doing, nor the student's
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+    assert proc.returncode == 1, stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["z_sleeper"]["status"] == "grader_error"
+    assert data["z_sleeper"]["score"] is None
+    assert "killed from outside by SIGKILL" in data["z_sleeper"]["reason"]
+    assert "not graded, not recorded (1 grader errors" in stdout
+    assert gradebook_scores(course) == {"a_honest": 10.0}  # nothing recorded for the sleeper
+    assert not (course / "autograded" / "z_sleeper").exists()
+    rerun = stderr.strip().splitlines()[-1].split()
+    assert rerun[-2:] == ["--student", "z_sleeper"]
+    submit(course, "z_sleeper", honest_cells())  # (the sleeper fixes nothing: a clean rerun)
+    again = subprocess.run([sys.executable, *rerun[1:], "--no-progress", "--memory", "2048"],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert set(json.loads(out.read_text())) == {"z_sleeper"}  # exactly the one student
+    assert gradebook_scores(course) == {"a_honest": 10.0, "z_sleeper": 10.0}
+
+
+def test_preflight_failure_grades_nobody_and_writes_nothing(tmp_path):
+    course = make_course(tmp_path / "course")
+    path = course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    text = path.read_text().replace("return a - y", "return y - a")  # a wrong source solution
+    assert text != path.read_text()
+    path.write_text(text)
+    submit(course, "alice", honest_cells())
+    run = _grade(course, "--no-progress", "--json", str(course / "out.json"))
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert "source solution of gradient_descent scored 7 / 10" in run.stderr
+    assert "nothing was graded or written" in run.stderr
+    assert not (course / "gradebook.db").exists()
+    assert not (course / "out.json").exists()
+    assert not (course / "autograded").exists()
+
+
+def test_missing_bubblewrap_refuses_with_the_install_command(tmp_path):
+    course = make_course(tmp_path / "course")
+    submit(course, "alice", honest_cells())
+    bare = tmp_path / "bin"  # a PATH with what the grader needs, but no bwrap
+    bare.mkdir()
+    for tool in ("prlimit", "unshare", "sh"):
+        (bare / tool).symlink_to(shutil_which(tool))
+    cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(course),
+           "--no-progress"]  # fmt: skip
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                         env={"PATH": str(bare), "HOME": str(tmp_path)})  # fmt: skip
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert "bubblewrap (bwrap) is not installed: sudo apt-get install bubblewrap" in run.stderr
+    assert not (course / "gradebook.db").exists()
+
+
+def shutil_which(tool: str) -> str:
+    import shutil
+
+    found = shutil.which(tool)
+    assert found, tool
+    return found
+
+
+def test_weak_isolation_says_what_it_lacked(tmp_path):
+    from nbgrader.api import Gradebook
+
+    course = make_course(tmp_path / "course")
+    submit(course, "alice", honest_cells())
+    run = _grade(course, "--no-progress", "--isolation", "weak", "--json", str(course / "o.json"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    iso = json.loads((course / "o.json").read_text())["alice"]["notebooks"][NOTEBOOK]["isolation"]
+    assert iso["sandbox"] == "weak"
+    assert "pid namespace" in iso["missing"]
+    assert "isolation weak: the sandbox lacked" in run.stdout
+    assert "pid namespace" in run.stdout
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        comments = gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, "alice").comments
+        texts = [c.auto_comment for c in comments if c.auto_comment]
+    assert any(t.startswith("Graded with --isolation weak") and "pid namespace" in t
+               for t in texts), texts  # fmt: skip

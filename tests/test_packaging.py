@@ -147,13 +147,6 @@ def test_lrjax_alone_trains_without_jupyter(alone, tmp_path):
     assert helped.returncode == 0, helped.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grader/_collect.py imports nbformat at module import and grader/__main__.py does "
-    "not catch ImportError around `from grader._pipeline import ...`: a traceback, exit 1. "
-    "Fix there (print the error naming pip install 'lrjax[grade]', return 2), then drop this "
-    "marker.",
-)
 @pytest.mark.parametrize("entry", ["lrjax-grade", "python -m grader"])
 def test_lrjax_alone_grading_names_the_missing_extra(alone, tmp_path, course, entry):
     argv = [alone / "bin" / "lrjax-grade"] if entry == "lrjax-grade" else [
@@ -192,8 +185,8 @@ def test_the_grade_extra_gives_a_working_grader(graded, tmp_path):
     assert (tmp_path / "gradebook.db").is_file()
 
 
-# nbformat there, nbgrader not (or broken): the same as the library alone once nbformat
-# no longer stops the import first (see the xfail above). Here, in this environment.
+# nbformat there, nbgrader not (or broken): the same error as the library alone. Here, in
+# this environment.
 NO_NBGRADER = "import sys; sys.modules['nbgrader'] = None; "
 CLI = NO_NBGRADER + "from grader.__main__ import main; sys.exit(main(sys.argv[1:]))"
 
