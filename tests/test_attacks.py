@@ -1,16 +1,30 @@
-"""The adversarial suite: every attack from the issue as a real submission.
+"""The adversarial suite: every attack from the issues as a real submission.
 
 Each snippet in ``tests/fixtures/attacks/`` becomes the ``compute_da`` cell of one
 student's notebook (the other solution cells keep the released stub), so none of them
 solves anything: each must score 0. Two honest students must keep full marks and a
-partly right one exactly its points; the submissions, the source and the course files
-must be unchanged and the gradebook must hold exactly what the grader decided.
+partly right one exactly its points; no file outside the sandbox may change (the
+course's sources and submissions, the repository, the venv, ``/tmp``, ``/dev/shm``),
+no process may be left behind, and the gradebook must hold exactly what the grader
+decided.
 
-The whole class is graded once (module fixture) with small limits (2 GB address space,
-20 s per submission) so a missing limit cannot take the machine down.
+The class is graded twice (module fixtures), with small limits (2 GB address space,
+20 s per submission) so that a missing limit cannot take the machine down:
+
+- ``graded``: the real ``python -m grader autograde`` in a subprocess, as a user runs it
+  (the course under pytest's folder of mode 0700);
+- ``bare``: in-process with the audit hook OFF, to show that the operating system's
+  layers (bubblewrap's namespaces and filesystem view, own uid, rlimits) hold alone;
+- ``user``: the real CLI as an ordinary user (created by the test when it runs as root,
+  as CI does: ``tests/_user.py``), with the install and the course in that user's home of
+  mode 0700: a user namespace instead of root's own uid.
 """
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,19 +38,29 @@ from _grader_course import (
     tree_hashes,
 )
 
+from grader import _bwrap
 from grader._pipeline import grade_assignment
 from grader._sandbox import Limits
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not _bwrap.probe().ok, reason=_bwrap.probe().error or "bwrap"),
+]
 
 ATTACKS = Path(__file__).parent / "fixtures" / "attacks"
 NAMES = sorted(p.stem for p in ATTACKS.glob("*.py"))
 LIMITS = Limits(timeout_s=20, memory_mb=2048, nproc=256, output_bytes=1 << 20)
+CLI_LIMITS = ["--timeout", "20", "--memory", "2048"]
 # Stated reason (or status) each crash must be reported with.
 CRASHES = {
     "os_exit": "exit",
     "infinite_loop": "timeout",
 }
+GRADER_OUTPUT = {"out.json", "gradebook.db", "autograded"}  # what the grader itself writes
+# What an attack leaves on the machine if it gets out (none may exist afterwards).
+TRACES = ("/tmp/stolen_source", "/tmp/lrjax_stolen_cffi", "/tmp/lrjax_stolen_cases",
+          "/tmp/lrjax_stolen_exec", "/tmp/lrjax_pwned_by_pth", "/tmp/lrjax_poisoned",
+          "/tmp/sitecustomize.py", "/dev/shm/lrjax_poison")  # fmt: skip
 
 
 def _edit_tests(nb):
@@ -54,13 +78,16 @@ def _delete_tests(nb):
 EDITS = {"edit_test_cells": _edit_tests, "delete_test_cells": _delete_tests}
 
 
-def attack_code(name: str, course: Path) -> str:
-    """The snippet with the course and repository paths filled in (a student who knows them)."""
+def attack_code(name: str, course: Path, repo=REPO, venv=sys.prefix) -> str:
+    """The snippet with the course, repository and venv paths filled in (a student who
+    knows them)."""
     text = (ATTACKS / f"{name}.py").read_text()
-    return text.replace("COURSE_DIR", str(course)).replace("REPO_DIR", str(REPO))
+    for key, value in (("COURSE_DIR", course), ("REPO_DIR", repo), ("VENV_DIR", venv)):
+        text = text.replace(key, str(value))
+    return text
 
 
-def build_class(course: Path, skip=()) -> None:
+def build_class(course: Path, skip=(), repo=REPO, venv=sys.prefix) -> None:
     """Two honest students, one partly right, and one student per attack (but ``skip``)."""
     honest = honest_cells()
     submit(course, "honest_a", honest)
@@ -68,39 +95,124 @@ def build_class(course: Path, skip=()) -> None:
     partial = dict(honest, compute_dz="def compute_dz(a, y):\n    return y - a\n")
     submit(course, "partial", partial)
     for name in (n for n in NAMES if n not in skip):
-        submit(course, name, {"compute_da": attack_code(name, course)}, edit=EDITS.get(name))
+        code = attack_code(name, course, repo, venv)
+        submit(course, name, {"compute_da": code}, edit=EDITS.get(name))
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("attacks") / "course")
+def fingerprint(folder: Path) -> dict:
+    """``{relative path: (size, mtime_ns, mode)}`` of every file under ``folder``: any
+    write, new file or chmod shows (cheaper than hashing a whole venv)."""
+    found = {}
+    for path in sorted(Path(folder).rglob("*")):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        found[str(path.relative_to(folder))] = (info.st_size, info.st_mtime_ns, info.st_mode)
+    return found
+
+
+def machine_state(course: Path, repo=REPO, venv=sys.prefix) -> dict:
+    """What no submission may change: the course's inputs, the code, the venv, traces."""
+    return {
+        "course": {d: tree_hashes(course / d) for d in ("submitted", "source")},
+        "course_root": sorted(p.name for p in course.iterdir() if p.name not in GRADER_OUTPUT),
+        "repo": {d: fingerprint(Path(repo) / d) for d in ("grader", "lrjax", "assignments")},
+        "venv": fingerprint(Path(venv) / "lib"),
+        "traces": [t for t in TRACES if os.path.exists(t)],
+    }
+
+
+def leftovers() -> list[str]:
+    """Command lines of processes an attack may have left behind (none may remain)."""
+    found = []
+    for _ in range(50):  # SIGKILLed processes take a moment to be reaped
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmd = (proc / "cmdline").read_bytes()
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z" and (b"sleep\x00300" in cmd or b"_child.py" in cmd):
+                found.append(cmd.replace(b"\x00", b" ").decode(errors="replace"))
+        if not found:
+            break
+        time.sleep(0.1)
+    return found
+
+
+def _cli(python, course: Path) -> list:
+    cmd = [python, "-m", "grader", "autograde", ASSIGNMENT, "--course", course]
+    return [*cmd, "--json", course / "out.json", "--jobs", "2", "--no-progress", *CLI_LIMITS]
+
+
+@pytest.fixture(scope="module", params=["cli", "bare", "user"])
+def graded(request, tmp_path_factory):
+    if request.param == "user":
+        yield from _graded_as_user()
+        return
+    course = make_course(tmp_path_factory.mktemp(f"attacks-{request.param}") / "course")
     build_class(course)
-    before = {d: tree_hashes(course / d) for d in ("submitted", "source")}
-    results = grade_assignment(
-        course, ASSIGNMENT, jobs=2, limits=LIMITS, json_out=course / "out.json", progress=False
-    )
-    after = {d: tree_hashes(course / d) for d in ("submitted", "source")}
-    return course, results, before, after
+    before = machine_state(course)
+    if request.param == "cli":
+        run = subprocess.run(_cli(sys.executable, course), capture_output=True, text=True,
+                             check=False, timeout=900)  # fmt: skip
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        results = json.loads((course / "out.json").read_text())
+    else:
+        out = course / "out.json"
+        results = grade_assignment(course, ASSIGNMENT, jobs=2, limits=LIMITS, json_out=out,
+                                   progress=False, audit=False)  # fmt: skip
+    after = machine_state(course)
+    yield course, results, before, after, leftovers()
+
+
+def _graded_as_user():
+    import shutil
+
+    from _user import ensure_user, give, run_as, user_dir
+
+    user = ensure_user()
+    folder = user_dir(user, "attacks")
+    try:
+        course = make_course(folder / "course")
+        venv = user.python.parent.parent
+        build_class(course, repo=user.repo, venv=venv)
+        give(user, folder)
+        # the grader (trusted, the user's own) would write bytecode into its venv as it
+        # imports: compile it first, so that any change there is the sandbox's
+        compiled = run_as(user, [user.python, "-m", "compileall", "-q", venv / "lib"])
+        assert compiled.returncode == 0, compiled.stdout[-2000:] + compiled.stderr[-2000:]
+        before = machine_state(course, user.repo, venv)
+        run = run_as(user, _cli(user.python, course), cwd=folder, timeout=900)
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        results = json.loads((course / "out.json").read_text())
+        after = machine_state(course, user.repo, venv)
+        yield course, results, before, after, leftovers()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_every_attack_is_a_student(graded):
-    _, results, _, _ = graded
+    _, results, *_ = graded
     assert set(NAMES) <= set(results)
-    assert len(NAMES) >= 19
+    assert len(NAMES) >= 30
 
 
 @pytest.mark.parametrize("name", NAMES, ids=NAMES)
 def test_attack_scores_zero(graded, name):
-    course, results, _, _ = graded
+    course, results, *_ = graded
     entry = results[name]
     assert entry["max_score"] == 10
     assert entry["score"] == 0, json.dumps(entry, indent=1)[:3000]
+    assert entry["status"] != "grader_error", entry["reason"]
     assert gradebook_scores(course)[name] == 0
 
 
 @pytest.mark.parametrize("name", sorted(CRASHES), ids=sorted(CRASHES))
 def test_crash_is_contained_and_reported(graded, name):
-    _, results, _, _ = graded
+    _, results, *_ = graded
     entry = results[name]
     assert entry["status"] == CRASHES[name]
     assert entry["reason"]
@@ -108,30 +220,57 @@ def test_crash_is_contained_and_reported(graded, name):
                for t in entry["tests"])  # fmt: skip
 
 
+def _hooked(graded):
+    _, results, *_ = graded
+    iso = results["honest_a"]["notebooks"]["gradient_descent"]["isolation"]
+    if not iso["audit_hook"]:
+        pytest.skip("the audit hook's messages: only the run with the hook")
+    return results
+
+
 @pytest.mark.parametrize(
-    "name, event",
+    "name, events",
     [
-        ("subprocess_shell", "subprocess.Popen refused"),
-        ("fork_bomb", "os.fork refused"),
-        ("network", "socket"),
-        ("read_source", "refused"),
-        ("read_hidden_tests", "refused"),
-        ("read_gradebook", "sqlite3"),  # refused, or not importable as the sandbox uid
-        ("write_other_students", "refused"),
-        ("gc_code_swap", "gc.get_objects refused"),
-        ("input_transformer", "NameError"),
+        ("subprocess_shell", ("subprocess.Popen refused",)),
+        ("fork_bomb", ("os.fork refused",)),
+        ("network", ("socket",)),
+        ("read_source", ("refused", "No such file")),  # the hook, or the course is not there
+        ("read_hidden_tests", ("refused", "No such file")),
+        ("read_gradebook", ("sqlite3", "unable to open")),
+        ("write_other_students", ("refused", "No such file")),
+        ("gc_code_swap", ("gc.get_objects refused",)),
+        ("input_transformer", ("NameError",)),
     ],
-    ids=lambda v: v if "refused" not in v else None,
+    ids=lambda v: v if isinstance(v, str) else None,
 )
-def test_attack_is_refused_with_a_reason(graded, name, event):
-    _, results, _, _ = graded
-    errors = results[name]["notebooks"]["gradient_descent"]["cell_errors"]
-    assert event in errors.get("compute_da", ""), errors
+def test_attack_is_refused_with_a_reason(graded, name, events):
+    errors = _hooked(graded)[name]["notebooks"]["gradient_descent"]["cell_errors"]
+    assert any(e in errors.get("compute_da", "") for e in events), errors
     assert "Error" in errors["compute_da"]
 
 
+@pytest.mark.parametrize(
+    "name, event",
+    [
+        ("read_source", "No such file"),
+        ("read_hidden_tests", "No such file"),
+        ("write_other_students", "No such file"),
+        ("read_gradebook", "unable to open database"),
+        ("gradebook_trigger", "unable to open database"),
+        ("network", "Connection refused"),  # its own loopback: nothing listens there
+    ],
+    ids=lambda v: v if " " not in v else None,
+)
+def test_without_the_hook_the_course_and_network_do_not_exist(graded, name, event):
+    _, results, *_ = graded
+    notebook = results[name]["notebooks"]["gradient_descent"]
+    if notebook["isolation"]["audit_hook"]:
+        pytest.skip("the operating system's own errors: only the run without the hook")
+    assert event in notebook["cell_errors"].get("compute_da", ""), notebook["cell_errors"]
+
+
 def test_memory_hog_is_stopped_and_reported(graded):
-    _, results, _, _ = graded
+    _, results, *_ = graded
     errors = results["memory_hog"]["notebooks"]["gradient_descent"]["cell_errors"]
     assert "MemoryError" in errors["compute_da"]
     assert results["memory_hog"]["status"] == "memory"
@@ -139,15 +278,16 @@ def test_memory_hog_is_stopped_and_reported(graded):
 
 
 def test_huge_output_is_capped(graded):
-    _, results, _, _ = graded
+    course, results, *_ = graded
     notebook = results["huge_output"]["notebooks"]["gradient_descent"]
     assert len(notebook["output_tail"]) <= 2000
-    assert notebook["output_dropped_bytes"] >= 64 * (1 << 20) - LIMITS.output_bytes
-    assert (Path(graded[0]) / "out.json").stat().st_size < 1 << 20
+    if not notebook["isolation"]["audit_hook"]:  # the CLI keeps its default 8 MB cap
+        assert notebook["output_dropped_bytes"] >= 64 * (1 << 20) - LIMITS.output_bytes
+    assert (course / "out.json").stat().st_size < 1 << 20
 
 
 def test_honest_students_keep_full_marks(graded):
-    course, results, _, _ = graded
+    course, results, *_ = graded
     for student in ("honest_a", "honest_b"):
         assert results[student]["score"] == 10, results[student]
         assert results[student]["status"] == "ok"
@@ -156,18 +296,32 @@ def test_honest_students_keep_full_marks(graded):
     assert (scores["honest_a"], scores["honest_b"], scores["partial"]) == (10, 10, 7)
 
 
-def test_submissions_and_source_unchanged(graded):
-    course, _, before, after = graded
-    assert before == after
-    assert not (course / "pwned.txt").exists()
-    assert not Path("/tmp/stolen_source").exists()
+def test_every_sandbox_had_every_layer(graded):
+    _, results, *_ = graded
+    for student, entry in results.items():
+        for notebook in entry["notebooks"].values():
+            iso = notebook["isolation"]
+            assert iso["sandbox"] == "bwrap" and iso["missing"] == [], (student, iso)
+            assert (iso["uid"] is None) is ("user" in iso["namespaces"])  # root: own uid
+
+
+@pytest.mark.parametrize("part", ["course", "course_root", "repo", "venv", "traces"])
+def test_nothing_outside_the_sandbox_changed(graded, part):
+    _, _, before, after, _ = graded
+    assert after[part] == before[part]
+    assert after["traces"] == []
+
+
+def test_no_process_is_left_behind(graded):
+    *_, left = graded
+    assert left == []
 
 
 def test_gradebook_holds_exactly_the_grader_scores(graded):
-    course, results, _, _ = graded
+    course, results, *_ = graded
     assert gradebook_scores(course) == {s: e["score"] for s, e in results.items()}
 
 
 def test_json_file_matches_results(graded):
-    course, results, _, _ = graded
+    course, results, *_ = graded
     assert json.loads((course / "out.json").read_text()) == json.loads(json.dumps(results))
