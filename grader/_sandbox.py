@@ -161,14 +161,13 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
             preexec_fn=None if prlimit else functools.partial(preexec, limits, nproc),
         )
     except OSError as exc:
-        for fd in (req_r, req_w, res_r, res_w):
-            os.close(fd)
+        os.close(req_w)
+        os.close(res_r)
         return SandboxResult("grader_error", f"could not start the sandbox: {exc}", (None,) *
                              len(cases), isolation=isolation_info)  # fmt: skip
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(req_r)
-            os.close(res_w)
+    finally:  # the child's ends: each closed exactly once (threads reuse fd numbers)
+        os.close(req_r)
+        os.close(res_w)
     try:
         state = _talk(proc, req_w, res_r, cells, cases, limits, start)
     finally:
