@@ -26,13 +26,17 @@ from _grader_course import (  # noqa: E402  (tests/ is put on sys.path just abov
     nbgrader,
     tree_hashes,
 )
-from test_attacks import NAMES, build_class  # noqa: E402
+from test_attacks import NAMES, UNSANDBOXED_HARM, build_class  # noqa: E402
 
 
 def _stock(root: Path, skip=()):
-    """Grade a fresh copy of the attack class with stock nbgrader: (scores, notes)."""
+    """Grade a fresh copy of the attack class with stock nbgrader: (scores, notes).
+
+    The attacks in ``UNSANDBOXED_HARM`` are never given to stock nbgrader: unsandboxed, as
+    root, they would kill every process on the machine or write into this venv.
+    """
     course = make_course(root)
-    build_class(course, skip=skip)
+    build_class(course, skip=(*skip, *UNSANDBOXED_HARM))
     shutil.rmtree("/tmp/stolen_source", ignore_errors=True)
     before = tree_hashes(course / "submitted")
     nbgrader(course, "generate_assignment", ASSIGNMENT)

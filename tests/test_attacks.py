@@ -51,6 +51,10 @@ ATTACKS = Path(__file__).parent / "fixtures" / "attacks"
 NAMES = sorted(p.stem for p in ATTACKS.glob("*.py"))
 LIMITS = Limits(timeout_s=20, memory_mb=2048, nproc=256, output_bytes=1 << 20)
 CLI_LIMITS = ["--timeout", "20", "--memory", "2048"]
+# Attacks that must never run outside a sandbox (benchmarks/stock_attacks.py leaves them out
+# of stock nbgrader's class): they kill every process in reach, or write into the venv.
+UNSANDBOXED_HARM = ("builtin_fork_exec", "pidfd_kill", "pth_via_dir_fd", "poison_caches",
+                    "cffi_system", "exec_and_spawn", "threads_left_running")  # fmt: skip
 # Stated reason (or status) each crash must be reported with.
 CRASHES = {
     "os_exit": "exit",
@@ -154,6 +158,10 @@ def graded(request, tmp_path_factory):
         return
     course = make_course(tmp_path_factory.mktemp(f"attacks-{request.param}") / "course")
     build_class(course)
+    # the grader (trusted) writes bytecode as it imports: compile first, so that any change
+    # in the repository is the sandbox's
+    subprocess.run([sys.executable, "-m", "compileall", "-q", REPO / "grader", REPO / "lrjax"],
+                   check=True, capture_output=True)  # fmt: skip
     before = machine_state(course)
     if request.param == "cli":
         run = subprocess.run(_cli(sys.executable, course), capture_output=True, text=True,
@@ -325,3 +333,27 @@ def test_gradebook_holds_exactly_the_grader_scores(graded):
 def test_json_file_matches_results(graded):
     course, results, *_ = graded
     assert json.loads((course / "out.json").read_text()) == json.loads(json.dumps(results))
+
+
+HOSTILE = ("builtin_fork_exec", "pidfd_kill", "cffi_system", "threads_left_running", "fork_bomb")
+
+
+def test_two_runs_side_by_side_do_not_touch_each_other(tmp_path):
+    """A hostile class graded at the same time as an honest one (two grader processes on
+    one machine, as two courses would): the honest run's grades are exactly right."""
+    honest = make_course(tmp_path / "honest")
+    for student in ("a", "b", "c"):
+        submit(honest, student, honest_cells())
+    wrong_dz = "def compute_dz(a, y):\n    return y - a\n"
+    submit(honest, "partial", dict(honest_cells(), compute_dz=wrong_dz))
+    hostile = make_course(tmp_path / "hostile")
+    for name in HOSTILE:
+        submit(hostile, name, {"compute_da": attack_code(name, hostile)})
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    runs = [subprocess.Popen(_cli(sys.executable, c), **pipes) for c in (hostile, honest)]
+    outputs = [run.communicate(timeout=900) for run in runs]
+    for run, (stdout, stderr) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, stdout[-2000:] + stderr[-2000:]
+    assert gradebook_scores(honest) == {"a": 10, "b": 10, "c": 10, "partial": 7}
+    assert gradebook_scores(hostile) == dict.fromkeys(HOSTILE, 0)
+    assert leftovers() == []
