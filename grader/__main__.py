@@ -5,8 +5,14 @@ Also installed as ``lrjax-grade``. Argument parsing and printing only; the work 
 
 Exit status: 0 every submission graded; 1 some submissions hit a grader error (not
 recorded: the command to grade exactly those again is printed); 2 bad arguments or
-input; 3 this machine cannot sandbox, or the source solution failed the preflight
-(nothing written).
+input: no such course, source/ or assignment, the gradebook locked by another program
+(after waiting 30 s) or corrupt (left as it is); 3 this machine cannot sandbox, or the
+source solution failed the preflight (nothing written); 4 a write failed part-way (a
+full disk, a read-only folder). After 2 and 4 no student is half-written (gradebook,
+autograded/; a JSON that cannot be written keeps its previous content), and the message
+names the file, the fix and how many students were recorded before it.
+A submission that is not a notebook is that student's problem, not an error of the run:
+status "unreadable", 0 points.
 """
 
 import argparse
@@ -78,17 +84,21 @@ def main(argv=None) -> int:
         if args.command == "doctor":
             return _doctor(args, limits)
         from grader._pipeline import grade_assignment, grader_errors, score_table
+        from grader._record import RecordError
 
-        results = grade_assignment(
-            args.course,
-            args.assignment,
-            jobs=args.jobs,
-            limits=limits,
-            json_out=args.json_out,
-            progress=not args.no_progress,
-            isolation=args.isolation,
-            students=args.students,
-        )
+        try:
+            results = grade_assignment(
+                args.course,
+                args.assignment,
+                jobs=args.jobs,
+                limits=limits,
+                json_out=args.json_out,
+                progress=not args.no_progress,
+                isolation=args.isolation,
+                students=args.students,
+            )
+        except RecordError as exc:
+            return _record_failed(exc)
     except (_bwrap.Unavailable, _preflight.PreflightFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if isinstance(exc, _bwrap.Unavailable):
@@ -110,6 +120,16 @@ def main(argv=None) -> int:
               f"  {_rerun(args, errors)}", file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def _record_failed(exc) -> int:
+    """Print a :class:`grader._record.RecordError` and what was kept; its exit status."""
+    print(f"error: {exc}", file=sys.stderr)
+    done = len(exc.recorded)
+    print(f"{done} student(s) were recorded in full before this; nothing of the others was "
+          "written" if done else "no student was recorded; nothing was half-written",
+          file=sys.stderr)  # fmt: skip
+    return exc.exit_code
 
 
 def _doctor(args, limits) -> int:

@@ -6,7 +6,10 @@ the instructor's SOURCE notebook in ``DIR/source/ASSIGNMENT/``. A student's copy
 test cell is never read, let alone run.
 """
 
+import errno
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,17 +97,41 @@ def read_source(course: Path, assignment: str) -> tuple[SourceNotebook, ...]:
         One :class:`SourceNotebook` per ``source/ASSIGNMENT/*.ipynb``, sorted by name.
 
     Raises:
-        FileNotFoundError: no source notebooks (check --course and the assignment name).
-        ValueError: a test cell without ``lrjax.checks`` metadata or without points.
+        FileNotFoundError: no source notebooks; the message says what is there instead
+            (no such course folder, no ``source/`` in it, the assignments that exist).
+        ValueError: an assignment name that is not a folder name, or a test cell without
+            ``lrjax.checks`` metadata or without points.
     """
-    folder = Path(course) / "source" / assignment
-    paths = sorted(folder.glob("*.ipynb"))
+    course = Path(course)
+    if assignment in ("", ".", "..") or "/" in assignment or "\x00" in assignment:
+        raise ValueError(f"{assignment!r} is not an assignment name: pass a folder name "
+                         f"under {course / 'source'}")  # fmt: skip
+    folder = course / "source" / assignment
+    paths = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     if not paths:
-        raise FileNotFoundError(
-            f"No source notebooks in {folder}: pass the course root as --course "
-            f"and an assignment that exists under source/"
-        )
+        raise FileNotFoundError(_no_source(course, assignment))
     return tuple(_read_one(path) for path in paths)
+
+
+def _no_source(course: Path, assignment: str) -> str:
+    """Why ``course/source/assignment`` has no notebooks, and the fix (one line)."""
+    root = "pass the course root (the folder that holds source/) as --course"
+    above = next((p for p in list(course.parents)[:3] if (p / "source").is_dir()), None)
+    hint = f" (did you mean --course {above}?)" if above is not None else ""
+    if not course.exists():
+        return f"the course folder {course} does not exist: {root}{hint}"
+    if not course.is_dir():
+        return f"--course {course} is not a folder: {root}{hint}"
+    if not (course / "source").is_dir():
+        return f"{course} has no source/ folder: {root}{hint}"
+    folder = course / "source" / assignment
+    if folder.is_dir():
+        return f"{folder} holds no .ipynb notebook: put the assignment's source notebooks there"
+    names = sorted(p.name for p in (course / "source").iterdir()
+                   if p.is_dir() and not p.name.startswith("."))  # fmt: skip
+    there = f"the assignments there are: {', '.join(names)}" if names else "there are none"
+    return (f"no assignment {assignment!r} under {course / 'source'} ({there}): "
+            f"pass one of those, or {root}")  # fmt: skip
 
 
 def _read_one(path: Path) -> SourceNotebook:
@@ -146,36 +173,105 @@ def find_submissions(course: Path, assignment: str, sources) -> list[Submission]
 
     Returns:
         Submissions sorted by student then notebook; a notebook the student did not
-        hand in has ``path=None``. Hidden folders, symlinks and names with control
-        characters are skipped.
+        hand in has ``path=None``. A path that is there but is not a regular file (a
+        folder, a symlink, a pipe) is kept, for :func:`read_submission` to refuse with
+        the reason. Hidden folders, names with control characters or that are not
+        UTF-8, and student or assignment folders that are symlinks are skipped.
     """
     found = []
     root = Path(course) / "submitted"
     for student_dir in sorted(root.iterdir()) if root.is_dir() else []:
-        if not _STUDENT_ID.match(student_dir.name) or student_dir.is_symlink():
+        if not _is_student_id(student_dir.name) or student_dir.is_symlink():
             continue
         folder = student_dir / assignment
-        if not folder.is_dir():
+        if folder.is_symlink() or not folder.is_dir():
             continue
         for source in sources:
             path = folder / f"{source.name}.ipynb"
-            ok = path.is_file() and not path.is_symlink()
-            found.append(Submission(student_dir.name, source.name, path if ok else None))
+            there = path.exists() or path.is_symlink()
+            found.append(Submission(student_dir.name, source.name, path if there else None))
     return found
+
+
+def _is_student_id(name: str) -> bool:
+    """A folder name usable as a student id (a gradebook key and one path component)."""
+    try:
+        name.encode("utf-8")  # a name that is not UTF-8 has surrogate escapes here
+    except UnicodeEncodeError:
+        return False
+    return bool(_STUDENT_ID.match(name))
 
 
 def read_submission(path: Path) -> nbformat.NotebookNode:
     """Read a student's notebook (untrusted input: size-capped, validated as JSON).
 
+    The file is opened without following a symlink and without blocking (a pipe), and
+    read only if it is a regular file of at most 20 MB. The notebook returned has a list
+    of cells, each a JSON object whose ``metadata`` (and ``metadata.nbgrader``) is an
+    object, whose ``source`` is text and whose grade id, if any, is text: what
+    :mod:`grader._extract` and :mod:`grader._record` rely on.
+
+    Args:
+        path: the submitted ``.ipynb``.
+
+    Returns:
+        The notebook (nbformat 4).
+
     Raises:
-        ValueError: the file is larger than 20 MB or is not a notebook.
+        ValueError: the path is not a regular file (a symlink, a folder, a pipe), is
+            empty or larger than 20 MB, is not UTF-8, or is not a notebook.
+        OSError: reading the file failed.
     """
-    size = path.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"notebook is {size} bytes, more than {MAX_NOTEBOOK_BYTES}")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError(f"{path.name} is a symbolic link: not followed") from exc
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ValueError(f"{path.name} is {kind}, not a notebook file")
+        if info.st_size > MAX_NOTEBOOK_BYTES:
+            raise ValueError(f"notebook is {info.st_size} bytes, more than {MAX_NOTEBOOK_BYTES}")
+        with open(fd, "rb", closefd=False) as file:
+            data = file.read(MAX_NOTEBOOK_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"notebook is more than {MAX_NOTEBOOK_BYTES} bytes")
+    if not data.strip():
+        raise ValueError("the notebook file is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the notebook is not UTF-8 text (byte {exc.start})") from exc
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+            nb = nbformat.reads(text, as_version=4, capture_validation_error={})
     except Exception as exc:  # any parse failure is the submission's problem
         raise ValueError(f"cannot read the notebook: {type(exc).__name__}: {exc}") from exc
+    _check_cells(nb)
+    return nb
+
+
+def _check_cells(nb) -> None:
+    """Refuse (ValueError) a notebook whose cells are not shaped as :func:`read_submission`
+    promises (nbformat only logs a schema violation; it does not refuse it)."""
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise ValueError("cannot read the notebook: it has no list of cells")
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise ValueError(f"cannot read the notebook: cell {i} is not a JSON object")
+        meta = cell.get("metadata", {})
+        nbgrader = meta.get("nbgrader") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict) or not isinstance(nbgrader or {}, dict):
+            raise ValueError(f"cannot read the notebook: cell {i} has malformed metadata")
+        if not isinstance((nbgrader or {}).get("grade_id") or "", str):
+            raise ValueError(f"cannot read the notebook: cell {i} has a grade_id that is not text")
+        if not isinstance(cell.get("source", ""), str):
+            raise ValueError(f"cannot read the notebook: cell {i} has a source that is not text")

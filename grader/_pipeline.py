@@ -20,7 +20,9 @@ compare -> score -> record. Why this order (and why each step lives where it doe
 6. ``record`` is last and the only writer, so nothing untrusted ever touches the
    gradebook, and a submission is written only once fully graded (one at a time, as
    each finishes, so a late crash loses nothing already graded). A grader error (the
-   sandbox failed before the student's code ran) is reported, never recorded.
+   sandbox failed before the student's code ran) is reported, never recorded. A student
+   is recorded whole or not at all (one gradebook transaction; the autograded files are
+   moved in after it); a gradebook or disk that fails stops the run there.
 
 Steps 1-2 and 4-6 run in this process; step 3 runs in a pool of sandboxes.
 """
@@ -109,10 +111,16 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
         ``"score": None``, and nothing of theirs is written to the gradebook.
 
     Raises:
-        FileNotFoundError: no source notebooks for ``assignment``.
+        FileNotFoundError: no source notebooks for ``assignment`` (the message says what
+            is there), or the folder of ``json_out`` does not exist.
+        ValueError: ``json_out`` is a folder.
         grader._preflight.PreflightFailed: the source solution lost points in the sandbox
             (nothing is written).
         grader._bwrap.Unavailable: bubblewrap cannot run here (nothing is written).
+        grader._record.RecordError: the gradebook is locked or corrupt (found before
+            anything is graded or written), or a write failed (a full disk): the run
+            stops; ``recorded`` lists the students recorded whole before it, and nothing
+            of anyone else is written.
     """
     course = Path(course).resolve()
     limits = limits or _sandbox.Limits()
@@ -120,7 +128,8 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     sources = _collect.read_source(course, assignment)
     hidden = [str(course)]
     if json_out is not None:
-        hidden.append(str(Path(json_out).resolve().parent))
+        hidden.append(str(_json_folder(json_out)))
+    _record.check_gradebook(course)
     _preflight.run(sources, limits=limits, isolation=isolation, hidden=hidden, audit=audit)
     _record.ensure_assignment(course, assignment, sources)
     prepared = _prepare(course, assignment, sources)
@@ -135,37 +144,71 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     with _record.open_gradebook(course) as gb, ThreadPoolExecutor(max_workers=jobs) as pool:
         how = (limits, hidden, isolation, audit)
         futures = [pool.submit(_grade_one, job, *how) for job in prepared]
-        for future in as_completed(futures):
-            job, result = future.result()
-            student = job[1].student
-            done.setdefault(student, []).append(_finish(course, assignment, job, result))
-            if len(done[student]) == len(per_student[student]):
-                scores = sorted(done[student], key=lambda s: s.notebook)
-                results[student] = _record_student(gb, course, assignment, per_student[student],
-                                                   scores)  # fmt: skip
-                if json_out is not None:
-                    _record.write_json(json_out, results)
-            bar.update(1)
-    bar.close()
+        try:
+            for future in as_completed(futures):
+                job, result = future.result()
+                student = job[1].student
+                done.setdefault(student, []).append(_finish(course, assignment, job, result))
+                if len(done[student]) == len(per_student[student]):
+                    scores = sorted(done[student], key=lambda s: s.notebook)
+                    jobs_of = per_student[student]
+                    results[student] = _record_student(gb, course, assignment, jobs_of, scores)
+                    if json_out is not None:
+                        _record.write_json(json_out, results)
+                bar.update(1)
+        except _record.RecordError as exc:
+            for future in futures:  # sandboxes not started yet never start
+                future.cancel()
+            exc.recorded = sorted(s for s, e in results.items() if e["status"] != "grader_error")
+            raise
+        finally:
+            bar.close()
     if json_out is not None:
         _record.write_json(json_out, results)
     return dict(sorted(results.items()))
+
+
+def _json_folder(json_out) -> Path:
+    """The folder ``--json`` writes into (the sandboxes must not see it).
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ValueError: ``json_out`` is a folder.
+    """
+    path = Path(json_out).resolve()
+    if path.is_dir():
+        raise ValueError(f"--json {json_out} is a folder: pass a file name, e.g. "
+                         f"{Path(json_out) / 'results.json'}")  # fmt: skip
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"--json {json_out}: the folder {path.parent} does not exist: "
+                                "create it or pass a file in a folder that exists")  # fmt: skip
+    return path.parent
 
 
 def _record_student(gb, course, assignment, jobs, scores):
     """Step 6 for one student, once all their notebooks are graded: their JSON entry.
 
     A grader error in any notebook records nothing of the student (a re-run grades them).
+    The autograded files are staged first, moved in once the gradebook transaction is
+    committed, and removed if anything fails: the student is recorded whole or not at all.
+
+    Raises:
+        grader._record.RecordError: the gradebook or a file could not be written.
     """
     entry = _record.student_json(scores)
     if any(s.status == "grader_error" for s in scores):
         return {**entry, "score": None, "status": "grader_error"}
     nbs = {job[0].name: (job[0], job[2]) for job in jobs}
-    for result in scores:
-        source, nb = nbs[result.notebook]
-        _record.write_autograded(course, assignment, source, nb, result)
     missing = sorted({m for s in scores for m in s.details.get("isolation", {}).get("missing", ())})
-    _record.record_gradebook(gb, course, assignment, scores, missing=missing)
+    staging = _record.Staging()
+    try:
+        for result in scores:
+            source, nb = nbs[result.notebook]
+            _record.write_autograded(course, assignment, source, nb, result, staging=staging)
+        _record.record_gradebook(gb, course, assignment, scores, missing=missing)
+        staging.publish()
+    finally:
+        staging.discard()  # what is still staged after a failure; nothing after publish
     return entry
 
 

@@ -4,12 +4,23 @@ Writes go through nbgrader's own API (:class:`nbgrader.api.Gradebook`), so
 ``nbgrader generate_feedback``, ``export`` and formgrader keep working. Each result is
 written (and committed) as soon as its submission is graded: if the grader dies late,
 the work done so far is kept. Re-running overwrites the same rows and files.
+
+Nothing is ever half-written: a student's gradebook rows are one SQLite transaction,
+their autograded files are written beside their place as ``.tmp`` files and moved in
+(``os.replace``) only once that transaction is committed, and the JSON is replaced whole.
+A gradebook that is locked, corrupt or cannot be written, and a file that cannot be
+written (a full disk), stop with a :class:`RecordError` that names the file and the fix.
 """
 
+import contextlib
 import copy
+import errno
 import json
+import logging
 import os
+import shlex
 import shutil
+import sqlite3
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +29,7 @@ import nbformat
 
 try:
     from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.exc import DBAPIError
 except ImportError as exc:  # `pip install lrjax` alone: the grader's extra is not installed
 
     class MissingGraderDependency(ImportError, ValueError):
@@ -29,6 +41,130 @@ except ImportError as exc:  # `pip install lrjax` alone: the grader's extra is n
         name=exc.name,
     ) from exc
 
+# nbgrader logs a traceback when it rolls back a failed commit, then raises; we report
+# that error ourselves (as a RecordError), so its log record goes nowhere.
+logging.getLogger("tornado.application").addHandler(logging.NullHandler())
+
+LOCK_WAIT_S = 30.0  # how long to wait for another program's lock on the gradebook
+EXIT_INPUT = 2  # the gradebook is locked, corrupt or cannot be opened
+EXIT_WRITE = 4  # a write failed (a full disk, a read-only folder)
+
+
+class RecordError(Exception):
+    """The course's gradebook or result files could not be read or written.
+
+    The message is one line that names the file and the fix.
+
+    Attributes:
+        exit_code: :data:`EXIT_INPUT` (the gradebook is locked, corrupt or cannot be
+            opened) or :data:`EXIT_WRITE` (a write failed: a full disk, ...).
+        recorded: the students recorded in full before the error (set by
+            :func:`grader._pipeline.grade_assignment`; empty until then).
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_INPUT):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.recorded = []
+
+
+def gradebook_path(course: Path) -> Path:
+    """``DIR/gradebook.db``."""
+    return Path(course).resolve() / "gradebook.db"
+
+
+def _corrupt(path: Path, detail: str) -> RecordError:
+    aside = shlex.quote(str(path) + ".corrupt")
+    return RecordError(
+        f"the gradebook {path} is not a valid SQLite database ({detail}); it was left as "
+        f"it is: restore it from a backup, or move it aside (mv {shlex.quote(str(path))} "
+        f"{aside}) and re-run to start a new one",
+        EXIT_INPUT,
+    )
+
+
+def _no_space(path: Path) -> RecordError:
+    return RecordError(f"no space left on device while writing {path}: free space and re-run",
+                       EXIT_WRITE)  # fmt: skip
+
+
+def _gradebook_error(path: Path, exc: BaseException) -> RecordError | None:
+    """The :class:`RecordError` for a SQLite error on the gradebook, or None if ``exc``
+    (or what it wraps: SQLAlchemy's error, nbgrader's InvalidEntry) is not one we know."""
+    while exc is not None and not isinstance(exc, sqlite3.Error):
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    if exc is None:
+        return None
+    name, text = getattr(exc, "sqlite_errorname", ""), str(exc)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return RecordError(
+            f"the gradebook {path} is locked by another program (waited {LOCK_WAIT_S:g} s): "
+            "close formgrader or the other nbgrader process using it, then re-run",
+            EXIT_INPUT,
+        )
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "malformed" in text \
+            or "not a database" in text:  # fmt: skip
+        return _corrupt(path, text)
+    if name.startswith("SQLITE_FULL") or "is full" in text:
+        return _no_space(path)
+    if name.startswith("SQLITE_IOERR") or "I/O error" in text:
+        return RecordError(f"cannot write the gradebook {path} ({text}): check that its disk "
+                           "has free space and works, then re-run", EXIT_WRITE)  # fmt: skip
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) \
+            or "readonly" in text or "unable to open" in text:  # fmt: skip
+        return RecordError(f"cannot open the gradebook {path} for writing ({text}): make it "
+                           "and its folder writable, then re-run", EXIT_INPUT)  # fmt: skip
+    return None
+
+
+@contextlib.contextmanager
+def gradebook_errors(course: Path):
+    """Turn a known SQLite failure on the course's gradebook into a :class:`RecordError`.
+
+    Args:
+        course: the course root.
+
+    Raises:
+        RecordError: the gradebook is locked, corrupt, cannot be opened or written.
+    """
+    try:
+        yield
+    except (sqlite3.Error, DBAPIError, ValueError) as exc:  # ValueError: nbgrader's InvalidEntry
+        error = _gradebook_error(gradebook_path(course), exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+def check_gradebook(course: Path) -> None:
+    """Refuse a gradebook that is locked, corrupt or unreadable before anything is graded.
+
+    Reads only (SQLite's ``quick_check``, waiting up to :data:`LOCK_WAIT_S` for another
+    program's lock), except that SQLite rolls back a transaction that a crashed program
+    left behind (a hot journal), as any connection that may write would; a course
+    without a gradebook passes (nbgrader makes one).
+
+    Args:
+        course: the course root.
+
+    Raises:
+        RecordError: the gradebook is not a file, is locked, is not a valid database, or
+            cannot be opened for writing.
+    """
+    path = gradebook_path(course)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_file():
+        raise RecordError(f"the gradebook {path} is not a file: move it aside and re-run")
+    try:
+        uri = f"{path.as_uri()}?mode=rw"  # never creates it
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_S)) as con:
+            rows = con.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as exc:
+        raise _gradebook_error(path, exc) or _corrupt(path, str(exc)) from exc
+    if rows != [("ok",)]:
+        raise _corrupt(path, "; ".join(str(r[0]) for r in rows[:3]))
+
 
 def open_gradebook(course: Path) -> Gradebook:
     """Open the course's gradebook with nbgrader's API (the caller closes it).
@@ -39,12 +175,18 @@ def open_gradebook(course: Path) -> Gradebook:
     if shutil.which("alembic") is None:
         here = str(Path(sys.executable).parent)
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
-    return Gradebook(db_url(course))
+    with gradebook_errors(course):
+        return Gradebook(_engine_url(course))
 
 
 def db_url(course: Path) -> str:
     """The course's gradebook URL (``sqlite:///DIR/gradebook.db``, as nbgrader's default)."""
-    return f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+    return f"sqlite:///{gradebook_path(course)}"
+
+
+def _engine_url(course: Path) -> str:
+    """:func:`db_url`, waiting up to :data:`LOCK_WAIT_S` for another program's lock."""
+    return f"{db_url(course)}?timeout={LOCK_WAIT_S:g}"
 
 
 def ensure_assignment(course: Path, assignment: str, sources) -> None:
@@ -52,19 +194,41 @@ def ensure_assignment(course: Path, assignment: str, sources) -> None:
 
     Does what ``nbgrader generate_assignment`` records, with nbgrader's own
     preprocessors (``ClearSolutions`` then ``SaveCells``), so solutions are never
-    stored. An assignment nbgrader already knows is left as it is.
+    stored. A notebook nbgrader already knows is left as it is, unless it has no
+    submissions and lacks some of the source's cells (an earlier run stopped half-way).
 
     Args:
         course: the course root.
         assignment: the assignment name.
         sources: the :class:`grader._collect.SourceNotebook` tuple.
+
+    Raises:
+        RecordError: the gradebook is locked, corrupt, or cannot be written.
     """
+    with gradebook_errors(course):
+        _ensure_assignment(course, assignment, sources)
+
+
+def _complete(saved, source) -> bool:
+    """Whether the gradebook's notebook ``saved`` holds every cell ``SaveCells`` stores
+    for ``source`` (it is the last thing it stores), or has submissions (never redone)."""
+    from nbgrader import utils
+
+    wanted = {cell.metadata.nbgrader["grade_id"] for cell in source.nb.cells
+              if utils.is_grade(cell) or utils.is_solution(cell) or utils.is_locked(cell)
+              or utils.is_task(cell)}  # fmt: skip
+    return len(saved.submissions) > 0 or wanted <= {c.name for c in saved.source_cells}
+
+
+def _ensure_assignment(course, assignment, sources) -> None:
     from nbgrader.preprocessors import ClearSolutions, SaveCells
 
-    url = db_url(course)
+    url = _engine_url(course)
+    by_name = {source.name: source for source in sources}
     with open_gradebook(course) as gb:
         gb.update_or_create_assignment(assignment)
-        known = {nb.name for nb in gb.find_assignment(assignment).notebooks}
+        known = {nb.name for nb in gb.find_assignment(assignment).notebooks
+                 if nb.name not in by_name or _complete(nb, by_name[nb.name])}  # fmt: skip
     for source in sources:
         if source.name in known:
             continue
@@ -93,6 +257,8 @@ def _timestamp(course: Path, student: str, assignment: str):
 def record_gradebook(gb, course: Path, assignment: str, scores, *, missing=()) -> None:
     """Write one student's auto scores (all notebooks of the assignment) to the gradebook.
 
+    All of it is one transaction: the student is recorded whole or not at all.
+
     Args:
         gb: the open :class:`nbgrader.api.Gradebook` (see :func:`open_gradebook`).
         course: the course root.
@@ -100,12 +266,32 @@ def record_gradebook(gb, course: Path, assignment: str, scores, *, missing=()) -
         scores: the student's :class:`grader._score.NotebookScore` list (same student).
         missing: sandbox protections the run lacked (``--isolation weak``): said in an
             automatic comment on each notebook's first solution cell.
+
+    Raises:
+        RecordError: the gradebook is locked, corrupt, or cannot be written (nothing of
+            the student is written).
     """
     student = scores[0].student
     timestamp, _ = _timestamp(course, student, assignment)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), gradebook_errors(course):
         warnings.simplefilter("ignore")  # SQLAlchemy notes from inside nbgrader's API
-        _write_grades(gb, assignment, student, timestamp, scores, missing)
+        try:
+            with _one_commit(gb):
+                _write_grades(gb, assignment, student, timestamp, scores, missing)
+            gb.db.commit()
+        finally:
+            gb.db.rollback()  # after a failure; a no-op after the commit
+
+
+@contextlib.contextmanager
+def _one_commit(gb):
+    """nbgrader's ``add_student`` and ``add_submission`` commit on their own; in this
+    block their commits only flush, so the caller's one commit writes everything."""
+    gb.db.commit = gb.db.flush  # shadows scoped_session.commit on this instance
+    try:
+        yield
+    finally:
+        del gb.db.commit
 
 
 def weak_comment(missing) -> str:
@@ -131,7 +317,6 @@ def _write_grades(gb, assignment, student, timestamp, scores, missing=()) -> Non
                 comment.auto_comment = weak_comment(missing)
             elif (comment.auto_comment or "").startswith(weak_comment(())[:30]):
                 comment.auto_comment = None  # graded again with the full sandbox
-    gb.db.commit()
 
 
 def _feedback_outputs(test, lang_fail="AssertionError"):
@@ -178,24 +363,118 @@ def autograded_notebook(source, student_nb, result) -> nbformat.NotebookNode:
     return nb
 
 
-def write_autograded(course, assignment, source, student_nb, result) -> Path:
+class Staging:
+    """Files written beside their place as ``<name>.tmp``, then all moved in
+    (:meth:`publish`) or all removed (:meth:`discard`): a reader never sees half a file,
+    and a failed write leaves the previous file as it was and no ``.tmp`` behind.
+    """
+
+    def __init__(self):
+        self.files = []  # (tmp, final)
+        self.folders = []  # folders this staging created, outermost first
+
+    def folder(self, path: Path) -> Path:
+        """Create ``path`` and its missing parents (remembered for :meth:`discard`).
+
+        Raises:
+            RecordError: a folder cannot be created (a full disk, ...).
+        """
+        missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
+        finally:
+            self.folders += [p for p in missing if p.is_dir()]
+        return path
+
+    def write(self, path: Path, write) -> None:
+        """Call ``write(tmp)`` to write ``path``'s content into ``path.tmp``.
+
+        Raises:
+            RecordError: the write failed (the ``.tmp`` is removed).
+        """
+        tmp = path.with_name(path.name + ".tmp")
+        done = False
+        try:
+            write(tmp)
+            done = True
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
+        finally:
+            if done:
+                self.files.append((tmp, path))
+            else:
+                tmp.unlink(missing_ok=True)
+
+    def publish(self) -> None:
+        """Move every staged file into its place (``os.replace``).
+
+        Raises:
+            RecordError: a move failed (the files not moved yet stay staged).
+        """
+        while self.files:
+            tmp, path = self.files[0]
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise _write_error(path, exc) from exc
+            self.files.pop(0)
+        self.folders = []
+
+    def discard(self) -> None:
+        """Remove what is still staged, and the folders it created if they are empty."""
+        for tmp, _ in self.files:
+            tmp.unlink(missing_ok=True)
+        self.files = []
+        for folder in reversed(self.folders):
+            with contextlib.suppress(OSError):  # not empty: something else is there now
+                folder.rmdir()
+        self.folders = []
+
+
+def _write_error(path: Path, exc: OSError) -> RecordError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _no_space(path)
+    return RecordError(f"cannot write {path} ({exc.strerror or exc}): fix that and re-run",
+                       EXIT_WRITE)  # fmt: skip
+
+
+def write_autograded(course, assignment, source, student_nb, result, staging=None) -> Path:
     """Write ``DIR/autograded/<student>/ASSIGNMENT/<notebook>.ipynb`` (and timestamp.txt).
 
+    Args:
+        course: the course root.
+        assignment: the assignment name.
+        source: the :class:`grader._collect.SourceNotebook`.
+        student_nb: the student's notebook, or None.
+        result: the :class:`grader._score.NotebookScore`.
+        staging: a :class:`Staging` to stage the files in (the caller publishes them);
+            None: write them now.
+
     Returns:
-        The written notebook's path.
+        The notebook's path.
+
+    Raises:
+        RecordError: a write failed (nothing half-written, no ``.tmp`` left behind).
     """
-    folder = Path(course) / "autograded" / result.student / assignment
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{result.notebook}.ipynb"
-    nb = autograded_notebook(source, student_nb, result)
-    tmp = path.with_suffix(".ipynb.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nbformat.write(nb, tmp)
-    os.replace(tmp, path)
-    _, stamp = _timestamp(course, result.student, assignment)
-    if stamp is not None:
-        shutil.copyfile(stamp, folder / "timestamp.txt")
+    own = staging is None
+    staging = Staging() if own else staging
+    try:
+        folder = staging.folder(Path(course) / "autograded" / result.student / assignment)
+        path = folder / f"{result.notebook}.ipynb"
+        nb = autograded_notebook(source, student_nb, result)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            staging.write(path, lambda tmp: nbformat.write(nb, tmp))
+        _, stamp = _timestamp(course, result.student, assignment)
+        if stamp is not None:
+            staging.write(folder / "timestamp.txt", lambda tmp: shutil.copyfile(stamp, tmp))
+        if own:
+            staging.publish()
+    finally:
+        if own:
+            staging.discard()
     return path
 
 
@@ -238,8 +517,15 @@ def student_json(scores) -> dict:
 
 
 def write_json(path: Path, results: dict) -> None:
-    """Write ``results`` (keyed by student id) atomically to ``path``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False, sort_keys=True))
-    os.replace(tmp, path)
+    """Write ``results`` (keyed by student id) atomically to ``path``.
+
+    Raises:
+        RecordError: the write failed (the previous file is left as it was).
+    """
+    text = json.dumps(results, indent=2, ensure_ascii=False, sort_keys=True)
+    staging = Staging()
+    try:
+        staging.write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        staging.publish()
+    finally:
+        staging.discard()
