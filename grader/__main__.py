@@ -83,8 +83,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "doctor":
             return _doctor(args, limits)
+        from grader._gradebook import RecordError
         from grader._pipeline import grade_assignment, grader_errors, score_table
-        from grader._record import RecordError
 
         try:
             results = grade_assignment(
@@ -123,7 +123,7 @@ def main(argv=None) -> int:
 
 
 def _record_failed(exc) -> int:
-    """Print a :class:`grader._record.RecordError` and what was kept; its exit status."""
+    """Print a :class:`grader._gradebook.RecordError` and what was kept; its exit status."""
     print(f"error: {exc}", file=sys.stderr)
     done = len(exc.recorded)
     print(f"{done} student(s) were recorded in full before this; nothing of the others was "

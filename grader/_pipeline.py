@@ -6,7 +6,6 @@ compare -> score -> record. Why this order (and why each step lives where it doe
 0. ``preflight`` grades the source's own solution in the same sandbox before anything is
    written or any student file is read: if the machine cannot sandbox, or the sandbox
    cannot run an honest answer, no student is graded at all (and none gets a zero);
-
 1. ``collect`` reads the SOURCE notebook first, so everything that decides a grade
    (graded cells, points, the function each test checks) is fixed before any student
    file is opened;
@@ -17,7 +16,8 @@ compare -> score -> record. Why this order (and why each step lives where it doe
 4. ``compare`` must come after the sandbox and run here: the verdict is computed from
    plain numbers in the trusted process, never reported by the child;
 5. ``score`` needs the verdicts and the source's points;
-6. ``record`` is last and the only writer, so nothing untrusted ever touches the
+6. ``record`` (:mod:`grader._gradebook`, then :mod:`grader._record` for the files) is
+   last and the only writer, so nothing untrusted ever touches the
    gradebook, and a submission is written only once fully graded (one at a time, as
    each finishes, so a late crash loses nothing already graded). A grader error (the
    sandbox failed before the student's code ran) is reported, never recorded. A student
@@ -31,7 +31,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from grader import _collect, _compare, _extract, _preflight, _record, _sandbox, _score
+from grader import _collect, _compare, _extract, _gradebook, _preflight, _record, _sandbox, _score
 
 STEPS = ("preflight", "collect", "extract", "sandbox", "compare", "score", "record")
 
@@ -117,7 +117,7 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
         grader._preflight.PreflightFailed: the source solution lost points in the sandbox
             (nothing is written).
         grader._bwrap.Unavailable: bubblewrap cannot run here (nothing is written).
-        grader._record.RecordError: the gradebook is locked or corrupt (found before
+        grader._gradebook.RecordError: the gradebook is locked or corrupt (found before
             anything is graded or written), or a write failed (a full disk): the run
             stops; ``recorded`` lists the students recorded whole before it, and nothing
             of anyone else is written.
@@ -129,9 +129,9 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     hidden = [str(course)]
     if json_out is not None:
         hidden.append(str(_json_folder(json_out)))
-    _record.check_gradebook(course)
+    _gradebook.check_gradebook(course)
     _preflight.run(sources, limits=limits, isolation=isolation, hidden=hidden, audit=audit)
-    _record.ensure_assignment(course, assignment, sources)
+    _gradebook.ensure_assignment(course, assignment, sources)
     prepared = _prepare(course, assignment, sources)
     if students is not None:
         wanted = set(students)
@@ -141,7 +141,7 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
         per_student.setdefault(job[1].student, []).append(job)
     results, done = {}, {}
     bar = _progress(len(prepared), progress)
-    with _record.open_gradebook(course) as gb, ThreadPoolExecutor(max_workers=jobs) as pool:
+    with _gradebook.open_gradebook(course) as gb, ThreadPoolExecutor(max_workers=jobs) as pool:
         how = (limits, hidden, isolation, audit)
         futures = [pool.submit(_grade_one, job, *how) for job in prepared]
         try:
@@ -156,7 +156,7 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
                     if json_out is not None:
                         _record.write_json(json_out, results)
                 bar.update(1)
-        except _record.RecordError as exc:
+        except _gradebook.RecordError as exc:
             for future in futures:  # sandboxes not started yet never start
                 future.cancel()
             exc.recorded = sorted(s for s, e in results.items() if e["status"] != "grader_error")
@@ -193,7 +193,7 @@ def _record_student(gb, course, assignment, jobs, scores):
     committed, and removed if anything fails: the student is recorded whole or not at all.
 
     Raises:
-        grader._record.RecordError: the gradebook or a file could not be written.
+        grader._gradebook.RecordError: the gradebook or a file could not be written.
     """
     entry = _record.student_json(scores)
     if any(s.status == "grader_error" for s in scores):
@@ -205,7 +205,7 @@ def _record_student(gb, course, assignment, jobs, scores):
         for result in scores:
             source, nb = nbs[result.notebook]
             _record.write_autograded(course, assignment, source, nb, result, staging=staging)
-        _record.record_gradebook(gb, course, assignment, scores, missing=missing)
+        _gradebook.record_gradebook(gb, course, assignment, scores, missing=missing)
         staging.publish()
     finally:
         staging.discard()  # what is still staged after a failure; nothing after publish

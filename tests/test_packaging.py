@@ -168,7 +168,7 @@ def test_the_grade_extra_gives_a_working_grader(graded, tmp_path):
     helped = _run([graded / "bin" / "lrjax-grade", "autograde", "--help"], env=env, cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert "--course" in helped.stdout
-    imported = _run([python, "-c", "import grader._record"], env=env, cwd=tmp_path)
+    imported = _run([python, "-c", "import grader._gradebook"], env=env, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     # nbgrader is installed now: the library and the in-notebook checks still leave it be.
     trained = _run([python, "-c", TRAIN], env=env, cwd=tmp_path)
@@ -176,8 +176,8 @@ def test_the_grade_extra_gives_a_working_grader(graded, tmp_path):
     # The gradebook opens through nbgrader (its alembic migrations run from the venv's bin,
     # found without PATH as a venv used without activating it).
     opened = _run(
-        [python, "-c", "import sys; from pathlib import Path; import grader._record as r; "
-         "r.open_gradebook(Path(sys.argv[1])).close()", tmp_path],
+        [python, "-c", "import sys; from pathlib import Path; import grader._gradebook as g; "
+         "g.open_gradebook(Path(sys.argv[1])).close()", tmp_path],
         env={k: v for k, v in env.items() if k != "PATH"} | {"PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
     )  # fmt: skip
@@ -194,7 +194,7 @@ CLI = NO_NBGRADER + "from grader.__main__ import main; sys.exit(main(sys.argv[1:
 def test_without_nbgrader_the_grader_names_the_extra(course, tmp_path):
     helped = _run([sys.executable, "-c", CLI, "autograde", "--help"], cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
-    imported = _run([sys.executable, "-c", NO_NBGRADER + "import grader._record"], cwd=tmp_path)
+    imported = _run([sys.executable, "-c", NO_NBGRADER + "import grader._gradebook"], cwd=tmp_path)
     assert "MissingGraderDependency" in imported.stderr and FIX in imported.stderr
     graded = _run(
         [sys.executable, "-c", CLI, "autograde", "gradient_descent_en", "--course", course,
@@ -211,7 +211,7 @@ def test_an_ordinary_user_runs_the_installed_grader():
     user = ensure_user()  # skips unless root
     assert user.uid != 0 and (user.home.stat().st_mode & 0o777) == 0o700
     assert user.home.stat().st_uid == user.uid
-    where = run_as(user, [user.python, "-I", "-c", "import lrjax, grader._record as r; "
+    where = run_as(user, [user.python, "-I", "-c", "import lrjax, grader._gradebook as r; "
                            "print(lrjax.__file__); print(r.__file__)"])  # fmt: skip
     assert where.returncode == 0, where.stderr
     site = f"{user.home}/venv/lib/"

@@ -8,15 +8,8 @@ from _grader_course import ASSIGNMENT, NOTEBOOK, honest_cells, make_course, nbgr
 
 from grader._checks import Verdict
 from grader._collect import read_source, read_submission
-from grader._record import (
-    autograded_notebook,
-    ensure_assignment,
-    open_gradebook,
-    record_gradebook,
-    student_json,
-    write_autograded,
-    write_json,
-)
+from grader._gradebook import ensure_assignment, open_gradebook, record_gradebook
+from grader._record import autograded_notebook, student_json, write_autograded, write_json
 from grader._score import score
 
 
