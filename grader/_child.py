@@ -79,8 +79,8 @@ def _main() -> int:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)  # as root: every capability goes with it
-    # this uid's (or, in a user namespace, this namespace's) processes: the sandbox's alone
-    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    if nproc > 0:  # this uid's (or this user namespace's) processes: the sandbox's alone
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     _die_with_parent(parent)
     if audit:
         hook.disarm()

@@ -87,10 +87,14 @@ def nproc_limit(limits, uid) -> int:
     return limits.nproc if uid >= 0 else limits.nproc + processes_of(os.geteuid())
 
 
-def child_argv(child_path, req_fd, res_fd, uid, audit, limits, folder, hidden=()) -> list[str]:
-    """``python -I -B _child.py REQ RES UID AUDIT NPROC FOLDER [HIDDEN...]``."""
+def child_argv(child_path, req_fd, res_fd, uid, audit, nproc, folder, hidden=()) -> list[str]:
+    """``python -I -B _child.py REQ RES UID AUDIT NPROC FOLDER [HIDDEN...]``.
+
+    ``nproc`` is the RLIMIT_NPROC the child sets before the first student line, or 0 to
+    keep the one it was started with (when its count would include the instructor's).
+    """
     return [sys.executable, "-I", "-B", str(child_path), str(req_fd), str(res_fd), str(uid),
-            "1" if audit else "0", str(limits.nproc), folder, *hidden]  # fmt: skip
+            "1" if audit else "0", str(nproc), folder, *hidden]  # fmt: skip
 
 
 def weak_wrap(child, folder, uid, limits, hidden, mode) -> list[str]:

@@ -130,8 +130,8 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
     res_r, res_w = os.pipe()
     folder = None
     if isolation == "bwrap":
-        argv = child_argv(f"{_bwrap.CHILD_DIR}/_child.py", req_r, res_w, uid, audit, limits,
-                          _bwrap.WORK)  # fmt: skip
+        argv = child_argv(f"{_bwrap.CHILD_DIR}/_child.py", req_r, res_w, uid, audit,
+                          limits.nproc, _bwrap.WORK)  # fmt: skip
         env = scrubbed_env(_bwrap.WORK)
         cmd = _bwrap.command(argv, uid=uid, tmp_mb=limits.fsize_mb, env=env, hide=hidden)
         cwd = "/"
@@ -141,7 +141,9 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
         folder = cwd = tempfile.mkdtemp(prefix="lrjax-sandbox-")
         if uid >= 0:
             os.chown(folder, uid, uid)
-        argv = child_argv(CHILD, req_r, res_w, uid, audit, limits, folder, hidden)
+        own = uid >= 0 or mode == "user"  # its own uid, or its own user namespace
+        argv = child_argv(CHILD, req_r, res_w, uid, audit, limits.nproc if own else 0, folder,
+                          hidden)  # fmt: skip
         cmd, env = weak_wrap(argv, folder, uid, limits, hidden, mode), scrubbed_env(folder)
         layers = {"sandbox": "weak", "namespace": mode, "filesystem": "shared"}
     isolation_info = {**layers, "uid": uid if uid >= 0 else None, "audit_hook": audit,

@@ -138,21 +138,24 @@ def test_course_folder_is_hidden_without_audit_hook(tmp_path):
     assert secret.read_text() == "secret"
 
 
+FORK_BOMB = (
+    "import os, time\n"
+    "n = 0\n"
+    "try:\n"
+    "    while n < 10000:\n"
+    "        if os.fork() == 0:\n"
+    "            time.sleep(60)\n"
+    "            os._exit(0)\n"
+    "        n += 1\n"
+    "except OSError as exc:\n"
+    "    raise RuntimeError(f'stopped after {n} forks: {exc}')\n" + DA
+)
+
+
 @pytest.mark.slow
 @BWRAP
 def test_fork_bomb_is_contained_by_nproc_without_audit_hook():
-    code = (
-        "import os, time\n"
-        "n = 0\n"
-        "try:\n"
-        "    while n < 10000:\n"
-        "        if os.fork() == 0:\n"
-        "            time.sleep(60)\n"
-        "            os._exit(0)\n"
-        "        n += 1\n"
-        "except OSError as exc:\n"
-        "    raise RuntimeError(f'stopped after {n} forks: {exc}')\n" + DA
-    )
+    code = FORK_BOMB
     result = _run(code, audit=False, limits=Limits(timeout_s=30, memory_mb=2048, nproc=64))
     error = result.cell_errors["compute_da"]
     assert "stopped after" in error
@@ -209,3 +212,34 @@ def test_weaker_isolation_still_grades_and_refuses(mode, tmp_path):
     assert "os.fork refused" in result.cell_errors["compute_da"]
     for case, outcome in zip(cases("compute_da", hidden=True), result.outcomes, strict=True):
         np.testing.assert_allclose(outcome.value, reference(case), rtol=1e-6, atol=0)
+
+
+@pytest.mark.slow
+def test_as_an_ordinary_user_nproc_counts_the_sandbox_alone():
+    """Not root: RLIMIT_NPROC is set inside the sandbox's user namespace, so it bounds the
+    sandbox's processes, not the instructor's (the user already runs a pytest and more)."""
+    import json
+
+    from _user import ensure_user, run_as
+
+    user = ensure_user()  # skips unless root (CI runs as root)
+    script = f"""
+import json
+from grader._cases import cases
+from grader._sandbox import Cell, Limits, run_submission
+r = run_submission([Cell("setup", {SETUP.code!r}), Cell("compute_da", {FORK_BOMB!r})],
+                   cases("compute_da", hidden=True), audit=False,
+                   limits=Limits(timeout_s=30, memory_mb=2048, nproc=64))
+print(json.dumps({{"status": r.status, "errors": r.cell_errors, "iso": r.isolation}}))
+"""
+    # the user runs 100 other processes already
+    busy = 'for i in $(seq 100); do sleep 120 >/dev/null 2>&1 & pids="$pids $!"; done; '
+    run = f'{busy}"$0" -c "$1"; status=$?; kill $pids; exit $status'
+    done = run_as(user, ["sh", "-c", run, user.python, script], timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["status"] == "ok", result
+    assert "user" in result["iso"]["namespaces"] and result["iso"]["uid"] is None
+    error = result["errors"]["compute_da"]
+    forks = int(error.split("stopped after ")[1].split()[0])
+    assert 20 <= forks < 64, error  # its own budget: not 0 (the user's 100), not unbounded
