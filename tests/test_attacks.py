@@ -38,14 +38,10 @@ from _grader_course import (
     tree_hashes,
 )
 
-from grader import _bwrap
 from grader._pipeline import grade_assignment
 from grader._sandbox import Limits
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not _bwrap.probe().ok, reason=_bwrap.probe().error or "bwrap"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
 ATTACKS = Path(__file__).parent / "fixtures" / "attacks"
 NAMES = sorted(p.stem for p in ATTACKS.glob("*.py"))

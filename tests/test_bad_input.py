@@ -26,7 +26,7 @@ from _grader_course import (
     submit,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
 NB = f"{NOTEBOOK}.ipynb"
 

@@ -40,6 +40,7 @@ def course(tmp_path_factory):
     return course, run
 
 
+@pytest.mark.bwrap
 def test_table_and_json(course):
     course, run = course
     assert "alice    10 / 10" in run.stdout
@@ -56,6 +57,7 @@ def test_table_and_json(course):
     assert "grading" in run.stderr  # the progress bar
 
 
+@pytest.mark.bwrap
 def test_gradebook_written_and_rerun_is_idempotent(course):
     course, _ = course
     first = gradebook_scores(course)
@@ -65,6 +67,7 @@ def test_gradebook_written_and_rerun_is_idempotent(course):
     assert gradebook_scores(course) == first
 
 
+@pytest.mark.bwrap
 def test_stock_generate_feedback_works_afterwards(course):
     course, _ = course
     run = nbgrader(course, "generate_feedback", ASSIGNMENT)
@@ -74,6 +77,7 @@ def test_stock_generate_feedback_works_afterwards(course):
     assert "compute_dw" in html
 
 
+@pytest.mark.bwrap
 def test_unknown_assignment_exits_2_with_the_fix(tmp_path):
     run = _grade(make_course(tmp_path / "c"), "--no-progress", "--json", str(tmp_path / "j"))
     assert run.returncode == 0  # an assignment with no submissions grades nobody
@@ -120,6 +124,7 @@ def _start_with_sleeper(tmp_path, **popen):
     return course, out, proc
 
 
+@pytest.mark.bwrap
 def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
     course, out, proc = _start_with_sleeper(tmp_path, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)  # fmt: skip
@@ -166,6 +171,7 @@ def _bwrap_pids(parent: int) -> set:
     return found
 
 
+@pytest.mark.bwrap
 def test_a_kill_from_outside_is_a_grader_error_and_a_rerun_grades_exactly_it(tmp_path):
     course, out, proc = _start_with_sleeper(tmp_path, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -195,6 +201,7 @@ def test_a_kill_from_outside_is_a_grader_error_and_a_rerun_grades_exactly_it(tmp
     assert gradebook_scores(course) == {"a_honest": 10.0, "z_sleeper": 10.0}
 
 
+@pytest.mark.bwrap
 def test_preflight_failure_grades_nobody_and_writes_nothing(tmp_path):
     course = make_course(tmp_path / "course")
     path = course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import _bwrap
 from grader._cases import case_dtype, cases, reference
 from grader._sandbox import Cell, Limits, run_submission, value_from_wire
 
@@ -19,7 +18,6 @@ SETUP = Cell("setup", "import jax\nimport jax.numpy as jnp\nimport numpy as np\n
 DA = "def compute_da(a, y):\n    return -y / a + (1 - y) / (1 - a)\n"
 SMALL = Limits(timeout_s=30, memory_mb=2048, nproc=64)
 ROOT = os.geteuid() == 0
-BWRAP = pytest.mark.skipif(not _bwrap.probe().ok, reason=_bwrap.probe().error or "bwrap")
 
 
 def _run(code, *, limits=SMALL, audit=True, hidden=(), function="compute_da", **how):
@@ -34,6 +32,7 @@ def _run(code, *, limits=SMALL, audit=True, hidden=(), function="compute_da", **
 
 
 @pytest.mark.slow
+@pytest.mark.bwrap
 def test_honest_answers_match_the_reference():
     result = _run(DA)
     assert result.status == "ok", result.reason
@@ -77,6 +76,7 @@ def test_value_from_wire_rebuilds_numbers():
 
 
 @pytest.mark.slow
+@pytest.mark.bwrap
 def test_timeout_kills_and_reports():
     result = _run("while True:\n    pass\n", limits=Limits(timeout_s=5, memory_mb=2048))
     assert result.status == "timeout"
@@ -85,12 +85,14 @@ def test_timeout_kills_and_reports():
 
 
 @pytest.mark.slow
+@pytest.mark.bwrap
 def test_memory_limit_raises_memory_error():
     result = _run("import numpy as np\n_x = np.ones(1 << 30)\n" + DA)
     assert "MemoryError" in result.cell_errors["compute_da"]
 
 
 @pytest.mark.slow
+@pytest.mark.bwrap
 def test_output_is_capped_and_run_goes_on():
     code = "for _ in range(20):\n    print('x' * (1 << 20))\n" + DA
     result = _run(code, limits=Limits(timeout_s=30, memory_mb=2048, output_bytes=1 << 20))
@@ -100,6 +102,7 @@ def test_output_is_capped_and_run_goes_on():
 
 
 @pytest.mark.slow
+@pytest.mark.bwrap
 def test_forged_result_before_cases_is_a_protocol_violation():
     code = (
         "import os, sys\n"
@@ -112,7 +115,7 @@ def test_forged_result_before_cases_is_a_protocol_violation():
 
 
 @pytest.mark.slow
-@BWRAP
+@pytest.mark.bwrap
 def test_network_namespace_without_audit_hook():
     code = (
         "import socket\n"
@@ -126,7 +129,7 @@ def test_network_namespace_without_audit_hook():
 
 
 @pytest.mark.slow
-@BWRAP
+@pytest.mark.bwrap
 def test_course_folder_is_hidden_without_audit_hook(tmp_path):
     secret = tmp_path / "course" / "gradebook.db"
     secret.parent.mkdir()
@@ -153,7 +156,7 @@ FORK_BOMB = (
 
 
 @pytest.mark.slow
-@BWRAP
+@pytest.mark.bwrap
 def test_fork_bomb_is_contained_by_nproc_without_audit_hook():
     code = FORK_BOMB
     result = _run(code, audit=False, limits=Limits(timeout_s=30, memory_mb=2048, nproc=64))
@@ -187,7 +190,7 @@ def _alive(proc: Path, uid: int) -> bool:
 
 
 @pytest.mark.slow
-@BWRAP
+@pytest.mark.bwrap
 def test_the_grader_is_out_of_reach_without_audit_hook():
     code = f"import os\nos.kill({os.getpid()}, 0)\n" + DA  # the grader's pid, from outside
     result = _run(code, audit=False)
@@ -215,6 +218,7 @@ def test_weaker_isolation_still_grades_and_refuses(mode, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.bwrap
 def test_as_an_ordinary_user_nproc_counts_the_sandbox_alone():
     """Not root: RLIMIT_NPROC is set inside the sandbox's user namespace, so it bounds the
     sandbox's processes, not the instructor's (the user already runs a pytest and more)."""
