@@ -75,6 +75,9 @@ def _main() -> int:
 
     reader = _LineReader(req_fd, os.read)
     request = json.loads(reader.line())
+    # the hook's paths are found while every file can still be read: after the uid drop a
+    # folder of mode 0700 above the install would hide them (--isolation weak)
+    roots, hidden = hook.read_roots(), hidden + hook.lrjax_dirs()
     if uid >= 0:
         os.setgroups([])
         os.setgid(uid)
@@ -84,7 +87,7 @@ def _main() -> int:
     _die_with_parent(parent)
     if audit:
         hook.disarm()
-        sys.addaudithook(hook.make_hook(folder, hook.read_roots(), hidden + hook.lrjax_dirs()))
+        sys.addaudithook(hook.make_hook(folder, roots, hidden))
     send({"kind": "ready"})  # the last trusted step: from here on, failures are the student's
 
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
