@@ -37,7 +37,8 @@ except ImportError as exc:  # `pip install lrjax` alone: the grader's extra is n
 # that error ourselves (as a RecordError), so its log record goes nowhere.
 logging.getLogger("tornado.application").addHandler(logging.NullHandler())
 
-LOCK_WAIT_S = 30.0  # how long to wait for another program's lock on the gradebook
+LOCK_WAIT_S = 30.0  # how long to wait for another program's lock on the gradebook, unless
+WAIT_VARIABLE = "LRJAX_GRADEBOOK_WAIT"  # this environment variable says otherwise (seconds)
 EXIT_INPUT = 2  # the gradebook is locked, corrupt or cannot be opened
 EXIT_WRITE = 4  # a write failed (a full disk, a read-only folder)
 
@@ -58,6 +59,25 @@ class RecordError(Exception):
         super().__init__(message)
         self.exit_code = exit_code
         self.recorded = []
+
+
+def lock_wait_s() -> float:
+    """Seconds to wait for another program's lock on the gradebook: ``$LRJAX_GRADEBOOK_WAIT``,
+    or :data:`LOCK_WAIT_S`.
+
+    Raises:
+        ValueError: the variable is not a number >= 0 (the message names it).
+    """
+    text = os.environ.get(WAIT_VARIABLE, "")
+    if not text:
+        return LOCK_WAIT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"{WAIT_VARIABLE}={text!r}: expected seconds >= 0, e.g. 30")
+    return value
 
 
 def gradebook_path(course: Path) -> Path:
@@ -90,7 +110,7 @@ def _gradebook_error(path: Path, exc: BaseException) -> RecordError | None:
     name, text = getattr(exc, "sqlite_errorname", ""), str(exc)
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
         return RecordError(
-            f"the gradebook {path} is locked by another program (waited {LOCK_WAIT_S:g} s): "
+            f"the gradebook {path} is locked by another program (waited {lock_wait_s():g} s): "
             "close formgrader or the other nbgrader process using it, then re-run",
             EXIT_INPUT,
         )
@@ -131,7 +151,7 @@ def gradebook_errors(course: Path):
 def check_gradebook(course: Path) -> None:
     """Refuse a gradebook that is locked, corrupt or unreadable before anything is graded.
 
-    Reads only (SQLite's ``quick_check``, waiting up to :data:`LOCK_WAIT_S` for another
+    Reads only (SQLite's ``quick_check``, waiting up to :func:`lock_wait_s` for another
     program's lock), except that SQLite rolls back a transaction that a crashed program
     left behind (a hot journal), as any connection that may write would; a course
     without a gradebook passes (nbgrader makes one).
@@ -150,7 +170,7 @@ def check_gradebook(course: Path) -> None:
         raise RecordError(f"the gradebook {path} is not a file: move it aside and re-run")
     try:
         uri = f"{path.as_uri()}?mode=rw"  # never creates it
-        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_S)) as con:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=lock_wait_s())) as con:
             rows = con.execute("PRAGMA quick_check").fetchall()
     except sqlite3.Error as exc:
         raise _gradebook_error(path, exc) or _corrupt(path, str(exc)) from exc
@@ -177,8 +197,8 @@ def db_url(course: Path) -> str:
 
 
 def _engine_url(course: Path) -> str:
-    """:func:`db_url`, waiting up to :data:`LOCK_WAIT_S` for another program's lock."""
-    return f"{db_url(course)}?timeout={LOCK_WAIT_S:g}"
+    """:func:`db_url`, waiting up to :func:`lock_wait_s` for another program's lock."""
+    return f"{db_url(course)}?timeout={lock_wait_s():g}"
 
 
 def ensure_assignment(course: Path, assignment: str, sources) -> None:
