@@ -8,13 +8,14 @@ course's sources and submissions, the repository, the venv, ``/tmp``, ``/dev/shm
 no process may be left behind, and the gradebook must hold exactly what the grader
 decided.
 
-The class is graded twice (module fixtures), with small limits (2 GB address space,
-20 s per submission) so that a missing limit cannot take the machine down:
+The class is graded three times (module fixtures), with small limits (2 GB address space,
+10 s per submission from "ready") so that a missing limit cannot take the machine down:
 
 - ``graded``: the real ``python -m grader autograde`` in a subprocess, as a user runs it
   (the course under pytest's folder of mode 0700);
 - ``bare``: in-process with the audit hook OFF, to show that the operating system's
-  layers (bubblewrap's namespaces and filesystem view, own uid, rlimits) hold alone;
+  layers (bubblewrap's namespaces and filesystem view, own uid, rlimits) hold alone (the
+  attacks in :data:`PIPELINE_STOPS` are left out: nothing of the sandbox stops them);
 - ``user``: the real CLI as an ordinary user (created by the test when it runs as root,
   as CI does: ``tests/_user.py``), with the install and the course in that user's home of
   mode 0700: a user namespace instead of root's own uid.
@@ -45,8 +46,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
 ATTACKS = Path(__file__).parent / "fixtures" / "attacks"
 NAMES = sorted(p.stem for p in ATTACKS.glob("*.py"))
-LIMITS = Limits(timeout_s=20, memory_mb=2048, nproc=256, output_bytes=1 << 20)
-CLI_LIMITS = ["--timeout", "20", "--memory", "2048"]
+LIMITS = Limits(timeout_s=10, memory_mb=2048, nproc=256, output_bytes=1 << 20)
+CLI_LIMITS = ["--timeout", "10", "--memory", "2048"]  # from "ready": an honest run takes < 1 s
+# Stopped by the pipeline's design (only solution cells run; the parent judges numbers;
+# the timeout), whatever the sandbox: graded in the runs with the hook, not in ``bare``.
+PIPELINE_STOPS = ("always_equal", "delete_test_cells", "edit_test_cells", "fake_print",
+                  "infinite_loop", "input_transformer", "os_exit", "patch_checks",
+                  "patch_numpy", "patch_reference")  # fmt: skip
 # Attacks that must never run outside a sandbox (benchmarks/stock_attacks.py leaves them out
 # of stock nbgrader's class): they kill every process in reach, or write into the venv.
 UNSANDBOXED_HARM = ("builtin_fork_exec", "pidfd_kill", "pth_via_dir_fd", "poison_caches",
@@ -153,7 +159,7 @@ def graded(request, tmp_path_factory):
         yield from _graded_as_user()
         return
     course = make_course(tmp_path_factory.mktemp(f"attacks-{request.param}") / "course")
-    build_class(course)
+    build_class(course, skip=PIPELINE_STOPS if request.param == "bare" else ())
     # the grader (trusted) writes bytecode as it imports: compile first, so that any change
     # in the repository is the sandbox's
     subprocess.run([sys.executable, "-m", "compileall", "-q", REPO / "grader", REPO / "lrjax"],
@@ -198,16 +204,24 @@ def _graded_as_user():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _entry(results, name):
+    """``results[name]``; the run without the hook leaves out :data:`PIPELINE_STOPS`."""
+    if name not in results and name in PIPELINE_STOPS:
+        pytest.skip("stopped by the pipeline whatever the sandbox: graded with the hook on")
+    return results[name]
+
+
 def test_every_attack_is_a_student(graded):
     _, results, *_ = graded
-    assert set(NAMES) <= set(results)
+    hooked = results["honest_a"]["notebooks"]["gradient_descent"]["isolation"]["audit_hook"]
+    assert set(NAMES) - (set() if hooked else set(PIPELINE_STOPS)) <= set(results)
     assert len(NAMES) >= 30
 
 
 @pytest.mark.parametrize("name", NAMES, ids=NAMES)
 def test_attack_scores_zero(graded, name):
     course, results, *_ = graded
-    entry = results[name]
+    entry = _entry(results, name)
     assert entry["max_score"] == 10
     assert entry["score"] == 0, json.dumps(entry, indent=1)[:3000]
     assert entry["status"] != "grader_error", entry["reason"]
@@ -217,7 +231,7 @@ def test_attack_scores_zero(graded, name):
 @pytest.mark.parametrize("name", sorted(CRASHES), ids=sorted(CRASHES))
 def test_crash_is_contained_and_reported(graded, name):
     _, results, *_ = graded
-    entry = results[name]
+    entry = _entry(results, name)
     assert entry["status"] == CRASHES[name]
     assert entry["reason"]
     assert all(CRASHES[name] in t["feedback"] or "not graded" in t["feedback"]

@@ -12,6 +12,7 @@ PATH that :func:`grader._course.run_nbgrader` sets): every test cell imports
 import importlib.util
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -61,11 +62,9 @@ def wrong_students(lang: str) -> dict[str, dict[str, tuple[str, str]]]:
     return groups
 
 
-@pytest.fixture(scope="module", params=["en", "uk"])
-def graded(request, tmp_path_factory):
-    """Release, submit and autograde once per language; yields what the tests read."""
-    lang = request.param
-    course = copy_course(tmp_path_factory.mktemp(f"course_{lang}"))
+def _grade_course(root: Path, lang: str) -> dict:
+    """Release, submit and autograde one language's course in ``root``: what the tests read."""
+    course = copy_course(root)
     assignment = assignment_name(lang)
     source = course / "source" / assignment / "gradient_descent.ipynb"
     validate = run_nbgrader(course, "validate", str(source))
@@ -79,7 +78,7 @@ def graded(request, tmp_path_factory):
         code = {**right, **{fn: snippet for fn, (_, snippet) in mistakes.items()}}
         submit(course, lang, student, inject(release, code))
     autograde = run_nbgrader(course, "autograde", assignment, "--force")  # raises if it fails
-    yield {
+    return {
         "lang": lang,
         "course": course,
         "release": release,
@@ -88,7 +87,25 @@ def graded(request, tmp_path_factory):
         "scores": scores(course, lang),
         "wrong": wrong,
     }
-    shutil.rmtree(course, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    """Both languages graded at once: stock nbgrader runs one kernel at a time, so two
+    nbgrader processes use the two cores (the suite's longest wait, halved)."""
+    roots = {lang: tmp_path_factory.mktemp(f"course_{lang}") for lang in ("en", "uk")}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {lang: pool.submit(_grade_course, root, lang) for lang, root in roots.items()}
+        graded = {lang: future.result() for lang, future in futures.items()}
+    yield graded
+    for entry in graded.values():
+        shutil.rmtree(entry["course"], ignore_errors=True)
+
+
+@pytest.fixture(params=["en", "uk"])
+def graded(request, both):
+    """One language's graded course."""
+    return both[request.param]
 
 
 def diagnosis_line(diagnosis: str, lang: str) -> str:
