@@ -133,35 +133,33 @@ def _record_failed(exc) -> int:
 
 
 def _doctor(args, limits) -> int:
+    """Print what this machine's sandbox gives; with --course, run the preflight."""
+    from pathlib import Path
+
     from grader import _collect, _preflight
+    from grader._sandbox import Cell, run_submission
 
-    report = None
-    if args.course:
-        from pathlib import Path
-
-        folder = Path(args.course) / "source"
-        names = [args.assignment] if args.assignment else sorted(
-            p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []  # fmt: skip
-        if not names:
-            raise FileNotFoundError(f"no assignments under {folder}: pass the course root")
-        for name in names:
-            sources = _collect.read_source(Path(args.course).resolve(), name)
-            print(f"{name}: grading the source solution in the sandbox ...", flush=True)
-            report = _preflight.run(sources, limits=limits, isolation=args.isolation,
-                                    hidden=[str(Path(args.course).resolve())])  # fmt: skip
-            print(_preflight.describe(report))
-    else:
-        print(_preflight.describe(None))
-        from grader._sandbox import Cell, run_submission
-
+    print(_preflight.machine(), flush=True)
+    if not args.course:
         result = run_submission([Cell("setup", "import jax.numpy as jnp\n")], [], limits=limits,
                                 isolation=args.isolation)  # fmt: skip
         if result.status != "ok":
             raise _preflight.PreflightFailed(f"an empty submission failed: {result.reason}")
-        print(f"sandbox: {result.isolation.get('sandbox')}, missing: "
-              f"{', '.join(result.isolation.get('missing', [])) or 'nothing'}")  # fmt: skip
-        print(f"seconds per submission (start-up, no cases): {result.wall_s:.2f}")
-        print("pass --course DIR to grade the source solution as the preflight does")
+        print(_preflight.describe(_preflight.Report(result.isolation, result.wall_s, {})))
+        print("(an empty submission: pass --course DIR to grade the source solution)")
+        return 0
+    course = Path(args.course).resolve()
+    folder = course / "source"
+    names = [args.assignment] if args.assignment else sorted(
+        p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []  # fmt: skip
+    if not names:
+        raise FileNotFoundError(f"no assignments under {folder}: pass the course root")
+    for name in names:
+        sources = _collect.read_source(course, name)
+        print(f"{name}: grading the source solution in the sandbox ...", flush=True)
+        report = _preflight.run(sources, limits=limits, isolation=args.isolation,
+                                hidden=[str(course)])  # fmt: skip
+        print(_preflight.describe(report))
     return 0
 
 

@@ -77,22 +77,26 @@ def run(sources, *, limits, isolation="bwrap", hidden=(), audit=True) -> Report:
     return Report(layers, slowest, scores)
 
 
-def describe(report: Report | None) -> str:
-    """A few lines on what this machine's sandbox gives, for ``doctor`` and the log."""
+def machine() -> str:
+    """One line on bubblewrap here: its version and path, or why it cannot sandbox."""
     found = _bwrap.probe()
-    lines = [f"bubblewrap: {found.version or 'missing'} ({found.path or _bwrap.INSTALL})"]
-    if found.error:
-        lines.append(f"  cannot sandbox: {found.error}")
-    if report is not None:
-        iso = report.isolation
-        lines.append(f"sandbox: {iso.get('sandbox')}, namespaces: "
-                     f"{', '.join(iso.get('namespaces', [])) or iso.get('namespace')}")  # fmt: skip
-        lines.append(f"filesystem: {iso.get('filesystem')}")
-        uid = iso.get("uid")
-        lines.append(f"uid: {f'own uid {uid} (claimed per sandbox)' if uid else 'user namespace'}")
-        lines.append(f"missing: {', '.join(iso.get('missing', [])) or 'nothing'}")
-        lines.append(f"audit hook: {'on' if iso.get('audit_hook') else 'off'}")
-        for name, (score, best) in report.scores.items():
-            lines.append(f"source solution {name}: {score:g} / {best:g}")
-        lines.append(f"seconds per submission: {report.seconds:.2f}")
+    line = f"bubblewrap: {found.version or 'missing'} ({found.path or _bwrap.INSTALL})"
+    return line + (f"\n  cannot sandbox: {found.error}" if found.error else "")
+
+
+def describe(report: Report) -> str:
+    """What one sandboxed run had and took, a line each (for ``doctor``)."""
+    iso = report.isolation
+    spaces = ", ".join(iso.get("namespaces", [])) or f"unshare mode {iso.get('namespace')!r}"
+    uid = iso.get("uid")
+    lines = [
+        f"sandbox: {iso.get('sandbox')}, namespaces: {spaces}",
+        f"filesystem: {iso.get('filesystem')}",
+        f"uid: {f'own uid {uid} (claimed per sandbox)' if uid else 'not root: a user namespace'}",
+        f"missing: {', '.join(iso.get('missing', [])) or 'nothing'}",
+        f"audit hook: {'on' if iso.get('audit_hook') else 'off'}",
+    ]
+    lines += [f"source solution {name}: {got:g} / {best:g}"
+              for name, (got, best) in report.scores.items()]  # fmt: skip
+    lines.append(f"seconds per submission: {report.seconds:.2f}")
     return "\n".join(lines)

@@ -259,3 +259,29 @@ def test_weak_isolation_says_what_it_lacked(tmp_path):
         texts = [c.auto_comment for c in comments if c.auto_comment]
     assert any(t.startswith("Graded with --isolation weak") and "pid namespace" in t
                for t in texts), texts  # fmt: skip
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("with_course", [True, False], ids=["course", "machine-only"])
+def test_doctor_reports_the_layers_and_the_seconds(tmp_path, with_course):
+    extra = ["--course", str(make_course(tmp_path / "course"))] if with_course else []
+    run = subprocess.run([sys.executable, "-m", "grader", "doctor", *extra],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.startswith("bubblewrap: bubblewrap ")
+    assert "sandbox: bwrap, namespaces: pid, net, ipc, uts, mount" in run.stdout
+    assert "missing: nothing" in run.stdout
+    assert ("source solution gradient_descent: 10 / 10" in run.stdout) is with_course
+    seconds = float(run.stdout.split("seconds per submission: ")[1].split()[0])
+    assert 0 < seconds < 60
+
+
+@pytest.mark.bwrap
+def test_doctor_fails_a_wrong_source_solution_with_exit_3(tmp_path):
+    course = make_course(tmp_path / "course")
+    path = course / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    path.write_text(path.read_text().replace("return a - y", "return y - a"))
+    run = subprocess.run([sys.executable, "-m", "grader", "doctor", "--course", str(course)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert "scored 7 / 10 in the sandbox" in run.stderr
