@@ -1,236 +1,57 @@
-"""Build the course notebooks (English and Ukrainian) from one cell plan and two prose files.
+"""Build the course's notebooks (English and Ukrainian) from plans, prose and exercises.
 
-The code cells are written once, here; only the prose (``prose/<lang>.md``) and
-a few short strings (plot labels, docstrings) differ between languages, so the
-two notebooks cannot drift apart: same cells, grade ids, points and tests.
+Each assignment has a plan (``plans/<assignment>.py``: the order of the cells and the
+code cells, written once), prose per language (``prose/<assignment>/<lang>.md``) and
+exercises (``exercises/<name>.py``: signature, docstring, solution, points, cases). The
+two languages of an assignment therefore cannot drift apart: same cells, grade ids,
+points and tests; only the prose and the feedback language differ. Beside each notebook
+goes ``checks.json``: the visible cases of its exercises with their answers, which the
+students' checks read (nothing hidden is in it).
 
 Usage::
 
-    python assignments/build_notebooks.py          # write both notebooks
-    python assignments/build_notebooks.py --check  # exit 1 if a committed one differs
+    python assignments/build_notebooks.py          # write every notebook and checks.json
+    python assignments/build_notebooks.py --check  # exit 1 if a committed file differs
 
 Prose file format: ``<!-- cell: NAME -->`` starts a Markdown cell; after
 ``<!-- strings -->`` come ``key: value`` lines used as ``«key»`` in code cells.
 """
 
 import argparse
+import importlib.util
+import json
+import math
 import re
 import sys
 from pathlib import Path
 
 import nbformat
 
+from grader.checks import CHECKS_FILE, course_bundle, find_exercise, write_checks
+
 ROOT = Path(__file__).resolve().parent
 LANGS = ("en", "uk")
-ASSIGNMENT = "gradient_descent"
-NOTEBOOK = "gradient_descent.ipynb"
-POINTS = {"da": 3, "dz": 3, "dw": 2, "db": 2}
-SIGNATURES = {"da": "a, y", "dz": "a, y", "dw": "x, dz", "db": "dz"}
-SOLUTIONS = {
-    "da": "return -y / a + (1 - y) / (1 - a)",
-    "dz": "return a - y",
-    "dw": "return x * dz",
-    "db": "return dz",
-}
-
-SETUP = """\
-import os
-
-os.environ["JAX_PLATFORMS"] = "cpu"  # «setup_comment»
-
-import jax
-import jax.numpy as jnp
-import numpy as np"""
-
-TOOLS = """\
-from functools import partial
-
-import matplotlib.pyplot as plt
-
-import lrjax"""
-
-GRAPH = r"""
-def draw_graph(ax):
-    ys = {"x1": 4, "w1": 3, "x2": 2, "w2": 1, "b": 0}
-    names = {"x1": "$x_1$", "w1": "$w_1$", "x2": "$x_2$", "w2": "$w_2$", "b": "$b$"}
-    box = {"boxstyle": "round,pad=0.4", "ec": "0.3"}
-    arrow = {"arrowstyle": "->", "color": "0.3"}
-    back = {"arrowstyle": "->", "color": "tab:red", "linestyle": "--"}
-    for name, y in ys.items():  # the parameters, in blue, are what gradient descent changes
-        colour = "#cfe2f3" if name in ("w1", "w2", "b") else "#f3f3f3"
-        ax.text(0, y, names[name], ha="center", va="center", fontsize=13,
-                bbox={**box, "fc": colour})
-        ax.annotate("", xy=(2.05, 2 + (y - 2) * 0.1), xytext=(0.35, y), arrowprops=arrow)
-    nodes = [(3.3, "$z = w_1 x_1 + w_2 x_2 + b$"), (6.4, r"$a = \sigma(z)$"), (8.9, r"$L(a, y)$")]
-    for x, text in nodes:
-        ax.text(x, 2, text, ha="center", va="center", fontsize=13, bbox={**box, "fc": "#f3f3f3"})
-    for x0, x1 in ((4.55, 5.82), (7.0, 8.42)):
-        ax.annotate("", xy=(x1, 2), xytext=(x0, 2), arrowprops=arrow)
-        ax.annotate("", xy=(x0, 1.55), xytext=(x1, 1.55), arrowprops=back)
-    ax.text(5.19, 1.15, "dz = a - y", color="tab:red", ha="center")
-    ax.text(7.71, 1.15, "da", color="tab:red", ha="center")
-    for name, text in (("w1", "dw1 = x1·dz"), ("w2", "dw2 = x2·dz"), ("b", "db = dz")):
-        ax.text(0.45, ys[name] - 0.38, text, color="tab:red", fontsize=10)
-    ax.text(5.3, 3.6, "«forward_label» →", color="0.3", ha="center", fontsize=11)
-    ax.text(5.3, 0.3, "← «backward_label»", color="tab:red", ha="center",
-            fontsize=11)
-    ax.set_xlim(-0.6, 9.8)
-    ax.set_ylim(-0.7, 4.6)
-    ax.axis("off")
+ASSIGNMENTS = ("gradient_descent", "m_examples")  # in teaching order  # in teaching order
 
 
-fig, ax = plt.subplots(figsize=(11, 4.5))
-draw_graph(ax)
-ax.set_title("«graph_title»")
-plt.show()
-""".strip()
-
-BY_HAND = """\
-import math
-
-x1, x2, y = 1.0, 2.0, 1.0
-w1, w2, b, alpha = 0.5, -0.25, 0.1, 0.5
-
-z = w1 * x1 + w2 * x2 + b
-a = 1 / (1 + math.exp(-z))
-loss = -(y * math.log(a) + (1 - y) * math.log(1 - a))
-da = -y / a + (1 - y) / (1 - a)
-dz = a - y
-print(f"z = {z:.5f}, a = {a:.5f}, L = {loss:.5f}")
-print(f"da = {da:.5f}, da * a * (1 - a) = {da * a * (1 - a):.5f}, dz = a - y = {dz:.5f}")
-
-dw1, dw2, db = x1 * dz, x2 * dz, dz
-w1, w2, b = w1 - alpha * dw1, w2 - alpha * dw2, b - alpha * db
-z = w1 * x1 + w2 * x2 + b
-a = 1 / (1 + math.exp(-z))
-print(f"dw1 = {dw1:.5f}, dw2 = {dw2:.5f}, db = {db:.5f}")
-print(f"w1 = {w1:.5f}, w2 = {w2:.5f}, b = {b:.5f}")
-print(f"«after_step»: a = {a:.5f}, L = {-math.log(a):.5f}")"""
-
-ONE_UPDATE = """\
-x = jnp.array([1.0, 2.0])
-y = jnp.array(1.0)
-w, b, alpha = jnp.array([0.5, -0.25]), jnp.array(0.1), 0.5
-
-a = jax.nn.sigmoid(jnp.dot(w, x) + b)
-dz = compute_dz(a, y)
-dw = compute_dw(x, dz)
-db = compute_db(dz)
-w_new, b_new = w - alpha * dw, b - alpha * db
-a_new = jax.nn.sigmoid(jnp.dot(w_new, x) + b_new)
-
-print("da =", compute_da(a, y), " dz =", dz, " dw =", dw, " db =", db)
-print("w:", w, "->", w_new, "  b:", b, "->", b_new)
-print("«loss_word»:", lrjax.loss(a, y), "->", lrjax.loss(a_new, y))"""
-
-DATA = """\
-data = lrjax.load_breast_cancer()
-features = ("mean_radius", "mean_texture")
-columns = [data.feature_names.index(name) for name in features]
-X = lrjax.standardize(jnp.asarray(data.X[:, columns], jnp.float32))  # (m, 2)
-Y = jnp.asarray(data.y, jnp.float32)  # (m,)
-print("X:", X.shape, " Y:", Y.shape, " «share_malignant»:", float(Y.mean()))"""
-
-TRAIN = """\
-def batch_gradients(w, b, X, Y):
-    \"\"\"«doc_batch»\"\"\"
-    a = jax.nn.sigmoid(X @ w + b)  # (m,)
-    dz = jax.vmap(compute_dz)(a, Y)  # (m,)
-    dw = jnp.mean(jax.vmap(compute_dw)(X, dz), axis=0)  # (m, n) -> (n,)
-    db = jnp.mean(jax.vmap(compute_db)(dz))  # (m,) -> ()
-    return dw, db
+def plan(assignment: str, root: Path = ROOT):
+    """The plan module ``plans/<assignment>.py`` (ASSIGNMENT, NOTEBOOK, PLAN, CODE, SETUP)."""
+    path = root / "plans" / f"{assignment}.py"
+    spec = importlib.util.spec_from_file_location(f"_lrjax_plan_{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def mean_loss(w, b, X, Y):
-    return jnp.mean(lrjax.loss(jax.nn.sigmoid(X @ w + b), Y))
+def exercises_of(assignment: str, root: Path = ROOT) -> list[str]:
+    """The exercises an assignment's notebook asks for, in order."""
+    return [name for kind, name in plan(assignment, root).PLAN if kind == "exercise"]
 
 
-@partial(jax.jit, static_argnames="steps")
-def train(X, Y, alpha, steps):
-    def one_step(params, _):
-        w, b = params
-        dw, db = batch_gradients(w, b, X, Y)
-        return (w - alpha * dw, b - alpha * db), mean_loss(w, b, X, Y)
-
-    start = (jnp.zeros(X.shape[1], X.dtype), jnp.zeros((), X.dtype))
-    (w, b), losses = jax.lax.scan(one_step, start, length=steps)
-    return w, b, losses
-
-
-w, b, losses = train(X, Y, 0.5, steps=300)
-accuracy = jnp.mean((X @ w + b > 0) == (Y == 1))
-print("w =", w, " b =", b)
-print(f"«loss_word»: {float(losses[0]):.4f} -> {float(losses[-1]):.4f}")
-print(f"«accuracy_word»: {float(accuracy):.3f}")"""
-
-PLOT = """\
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-classes = ((0, "tab:blue", "«benign»"), (1, "tab:red", "«malignant»"))
-for label, colour, name in classes:
-    rows = Y == label
-    left.scatter(X[rows, 0], X[rows, 1], s=10, alpha=0.6, c=colour, label=name)
-grid = np.linspace(float(X[:, 0].min()), float(X[:, 0].max()), 2)
-left.plot(grid, -(w[0] * grid + b) / w[1], "k-", label="w·x + b = 0")
-left.set_ylim(float(X[:, 1].min()) - 0.5, float(X[:, 1].max()) + 0.5)
-left.set_xlabel("«feature_1»")
-left.set_ylabel("«feature_2»")
-left.set_title("«boundary_title»")
-left.legend()
-right.plot(losses)
-right.set_xlabel("«step_word»")
-right.set_ylabel("«loss_word»")
-right.set_title("«loss_title»")
-plt.tight_layout()
-plt.show()"""
-
-COMPARE = """\
-auto_dw, auto_db = jax.grad(mean_loss, argnums=(0, 1))(w, b, X, Y)
-mine_dw, mine_db = batch_gradients(w, b, X, Y)
-print("dw:", mine_dw, " jax.grad:", auto_dw)
-print("db:", mine_db, " jax.grad:", auto_db)
-print("«max_difference»:", float(jnp.max(jnp.abs(mine_dw - auto_dw))),
-      float(jnp.abs(mine_db - auto_db)))
-
-a0, y0 = jnp.array(0.3), jnp.array(1.0)
-print("da:", compute_da(a0, y0), " jax.grad:", jax.grad(lrjax.loss)(a0, y0))"""
-
-# (kind, name): "md" cells come from the prose file; "code" cells from the templates.
-PLAN = [
-    ("md", "intro"),
-    ("setup", "setup"),
-    ("md", "graph"),
-    ("code", "tools"),
-    ("code", "graph_figure"),
-    ("md", "chain_rule"),
-    ("md", "by_hand"),
-    ("code", "by_hand"),
-    *[item for d in POINTS for item in (("md", f"task_{d}"), ("solution", d), ("test", d))],
-    ("md", "one_update"),
-    ("code", "one_update"),
-    ("md", "many_examples"),
-    ("code", "data"),
-    ("code", "train"),
-    ("code", "plot"),
-    ("md", "compare"),
-    ("code", "compare"),
-    ("md", "wrap_up"),
-]
-CODE = {
-    "setup": SETUP,
-    "tools": TOOLS,
-    "graph_figure": GRAPH,
-    "by_hand": BY_HAND,
-    "one_update": ONE_UPDATE,
-    "data": DATA,
-    "train": TRAIN,
-    "plot": PLOT,
-    "compare": COMPARE,
-}
-
-
-def read_prose(lang: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The Markdown cells and the strings of ``prose/<lang>.md``."""
-    text = (ROOT / "prose" / f"{lang}.md").read_text(encoding="utf-8")
+def read_prose(assignment: str, lang: str, root: Path = ROOT):
+    """The Markdown cells and the strings of ``prose/<assignment>/<lang>.md``."""
+    where = f"prose/{assignment}/{lang}.md"
+    text = (root / where).read_text(encoding="utf-8")
     body, _, strings_part = text.partition("<!-- strings -->")
     parts = re.split(r"^<!-- cell: (\w+) -->\n", body, flags=re.M)[1:]
     cells = {name: chunk.strip() for name, chunk in zip(parts[0::2], parts[1::2], strict=True)}
@@ -239,15 +60,15 @@ def read_prose(lang: str) -> tuple[dict[str, str], dict[str, str]]:
         if line.strip():
             key, sep, value = line.partition(":")
             if not sep:
-                raise ValueError(f"prose/{lang}.md: string line {line!r} needs 'key: value'")
+                raise ValueError(f"{where}: string line {line!r} needs 'key: value'")
             strings[key.strip()] = value.strip()
     return cells, strings
 
 
-def _fill(code: str, strings: dict[str, str], lang: str) -> str:
+def _fill(code: str, strings: dict[str, str], where: str) -> str:
     def one(match):
         if match[1] not in strings:
-            raise KeyError(f"prose/{lang}.md has no string {match[1]!r}")
+            raise KeyError(f"{where} has no string {match[1]!r}")
         return strings[match[1]]
 
     return re.sub(r"«(\w+)»", one, code)
@@ -267,101 +88,165 @@ def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, point
     return {"nbgrader": meta}
 
 
-def solution_code() -> dict[str, str]:
-    """The reference solutions as plain functions, ``{"compute_da": "def compute_da...", ...}``.
-
-    What a student who gets everything right would write (used by the demo and tests).
-    """
-    return {
-        f"compute_{d}": f"def compute_{d}({SIGNATURES[d]}):\n    {SOLUTIONS[d]}\n" for d in POINTS
-    }
+def short(name: str) -> str:
+    """``compute_da`` -> ``da``: the name in grade and cell ids (``test_da``)."""
+    return name.removeprefix("compute_")
 
 
-def test_source(d: str, lang: str) -> str:
-    """The test cell of ``compute_<d>``: the visible check, then the hidden one."""
+def test_id(name: str) -> str:
+    """The grade id of the test cell that checks exercise ``name``."""
+    return f"test_{short(name)}"
+
+
+def solution_cell(exercise, lang: str) -> str:
+    """The solution cell: signature, docstring, the stub's lines, the solution."""
+    body = "\n".join(f"    {line}" if line else "" for line in exercise.solution.splitlines())
+    stub = "".join(f"    {line}\n" for line in exercise.stub.splitlines())
     return (
-        f"from grader import check_{d}\n"
-        f'check_{d}(compute_{d}, lang="{lang}")\n'
+        f"def {exercise.signature()}:\n"
+        f'    """{exercise.doc[lang]}"""\n'
+        f"{stub}"
+        "    ### BEGIN SOLUTION\n"
+        f"{body}\n"
+        "    ### END SOLUTION"
+    )
+
+
+def solution_code(assignment: str = "gradient_descent", root: Path = ROOT) -> dict[str, str]:
+    """The right answers as plain functions, ``{"compute_da": "def compute_da...", ...}``:
+    what a student who gets everything right writes (the demo and the tests use it)."""
+    out = {}
+    for name in exercises_of(assignment, root):
+        ex = find_exercise(root, name)
+        body = "\n".join(f"    {line}" if line else "" for line in ex.solution.splitlines())
+        out[name] = f"def {ex.signature()}:\n{body}\n"
+    return out
+
+
+def points(assignment: str = "gradient_descent", root: Path = ROOT) -> dict[str, float]:
+    """``{test grade id: points}`` of an assignment, in notebook order."""
+    return {test_id(n): find_exercise(root, n).points for n in exercises_of(assignment, root)}
+
+
+def test_source(name: str, lang: str) -> str:
+    """The test cell of exercise ``name``: the visible check, then the hidden one."""
+    return (
+        "from grader import check\n\n"
+        f'check("{name}", {name}, lang="{lang}")\n'
         "### BEGIN HIDDEN TESTS\n"
-        f'check_{d}(compute_{d}, lang="{lang}", hidden=True)\n'
+        f'check("{name}", {name}, lang="{lang}", hidden=True)\n'
         "### END HIDDEN TESTS"
     )
 
 
-def build(lang: str) -> nbformat.NotebookNode:
-    """The notebook for ``lang``, built from the plan and ``prose/<lang>.md``."""
-    prose, strings = read_prose(lang)
-    missing = [name for kind, name in PLAN if kind == "md" and name not in prose]
+def build(assignment: str, lang: str, root: Path = ROOT) -> nbformat.NotebookNode:
+    """The notebook of ``assignment`` in ``lang``."""
+    spec = plan(assignment, root)
+    prose, strings = read_prose(assignment, lang, root)
+    where = f"prose/{assignment}/{lang}.md"
+    needed = [n if k == "md" else f"task_{n}" for k, n in spec.PLAN if k in ("md", "exercise")]
+    missing = [name for name in needed if name not in prose]
     if missing:
-        raise KeyError(f"prose/{lang}.md lacks the cells {missing}")
+        raise KeyError(f"{where} lacks the cells {missing}")
     cells = []
-    for kind, name in PLAN:
+    for kind, name in spec.PLAN:
         if kind == "md":
             cell = nbformat.v4.new_markdown_cell(prose[name])
+            cell.id = f"md-{name}".replace("_", "-")
+            cells.append(cell)
         elif kind == "setup":
-            cell = nbformat.v4.new_code_cell(_fill(SETUP, strings, lang))
+            cell = nbformat.v4.new_code_cell(_fill(spec.SETUP, strings, where))
             cell.metadata.update(_nbgrader("setup", locked=True))
-        elif kind == "solution":
-            src = (
-                f"def compute_{name}({SIGNATURES[name]}):\n"
-                f'    """{strings[f"doc_{name}"]}"""\n'
-                "    ### BEGIN SOLUTION\n"
-                f"    {SOLUTIONS[name]}\n"
-                "    ### END SOLUTION"
-            )
-            cell = nbformat.v4.new_code_cell(src)
-            cell.metadata.update(_nbgrader(f"compute_{name}", solution=True))
-        elif kind == "test":
-            cell = nbformat.v4.new_code_cell(test_source(name, lang))
-            meta = _nbgrader(f"test_{name}", grade=True, locked=True, points=POINTS[name])
-            cell.metadata.update(meta)
-            cell.metadata["lrjax"] = {"checks": f"compute_{name}"}
+            cell.id = "setup-setup"
+            cells.append(cell)
+        elif kind == "code":
+            cell = nbformat.v4.new_code_cell(_fill(spec.CODE[name], strings, where))
+            cell.id = f"code-{name}".replace("_", "-")
+            cells.append(cell)
+        elif kind == "exercise":
+            ex = find_exercise(root, name)
+            task = nbformat.v4.new_markdown_cell(prose[f"task_{name}"])
+            solution = nbformat.v4.new_code_cell(solution_cell(ex, lang))
+            solution.metadata.update(_nbgrader(name, solution=True))
+            test = nbformat.v4.new_code_cell(test_source(name, lang))
+            test.metadata.update(_nbgrader(test_id(name), grade=True, locked=True,
+                                           points=ex.points))  # fmt: skip
+            test.metadata["lrjax"] = {"checks": name}
+            for cell, prefix in ((task, "md-task"), (solution, "solution"), (test, "test")):
+                cell.id = f"{prefix}-{short(name)}".replace("_", "-")
+            cells += [task, solution, test]
         else:
-            cell = nbformat.v4.new_code_cell(_fill(CODE[name], strings, lang))
-        cell.id = f"{kind}-{name}".replace("_", "-")
-        cells.append(cell)
+            raise ValueError(f"plans/{assignment}.py: unknown cell kind {kind!r}")
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata = {
-        "kernelspec": {
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-            "name": "python3",
-        },
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                       "name": "python3"},
         "language_info": {"name": "python"},
         "lrjax": {"lang": lang},
-    }
+    }  # fmt: skip
     nbformat.validate(nb)
     return nb
 
 
-def notebook_path(lang: str, root: Path = ROOT) -> Path:
-    """Where the notebook of ``lang`` lives under a course root."""
-    return root / "source" / f"{ASSIGNMENT}_{lang}" / NOTEBOOK
+def folder(assignment: str, lang: str, root: Path = ROOT) -> Path:
+    """The source folder of ``assignment`` in ``lang`` under a course root."""
+    return root / "source" / f"{assignment}_{lang}"
 
 
-def render(lang: str) -> str:
+def notebook_path(assignment: str, lang: str, root: Path = ROOT) -> Path:
+    """Where the notebook of ``assignment`` in ``lang`` lives under a course root."""
+    return folder(assignment, lang, root) / plan(assignment, root).NOTEBOOK
+
+
+def render(assignment: str, lang: str, root: Path = ROOT) -> str:
     """The notebook file's text, exactly as written to disk."""
-    return nbformat.writes(build(lang)) + "\n"
+    return nbformat.writes(build(assignment, lang, root)) + "\n"
+
+
+def checks_data(assignment: str, root: Path = ROOT) -> list:
+    """The visible bundles of an assignment's exercises (what goes into checks.json)."""
+    return [course_bundle(root, n, hidden=False) for n in exercises_of(assignment, root)]
+
+
+def same_numbers(a, b, rtol: float = 1e-6) -> bool:
+    """JSON data equal up to float rounding (the last bits of a float32 computation may
+    differ between CPUs)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_numbers(a[k], b[k], rtol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_numbers(x, y, rtol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, (int, float)):
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol,
+                                                                 abs_tol=1e-30)  # fmt: skip
+    return a == b
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if a notebook is out of date")
+    parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
     args = parser.parse_args(argv)
     stale = []
-    for lang in LANGS:
-        path, text = notebook_path(lang), render(lang)
-        if args.check:
-            if not path.exists() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-            print(f"wrote {path}")
+    for assignment in ASSIGNMENTS:
+        data = checks_data(assignment)
+        for lang in LANGS:
+            path, text = notebook_path(assignment, lang), render(assignment, lang)
+            checks = folder(assignment, lang) / CHECKS_FILE
+            if args.check:
+                if not path.exists() or path.read_text(encoding="utf-8") != text:
+                    stale.append(str(path))
+                fresh = {"format": 1, "exercises": {b.name: b.to_json() for b in data}}
+                fresh = json.loads(json.dumps(fresh, allow_nan=True))
+                old = json.loads(checks.read_text(encoding="utf-8")) if checks.exists() else None
+                if old is None or not same_numbers(old, fresh):
+                    stale.append(str(checks))
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                write_checks(checks, data)
+                print(f"wrote {path} and {checks.name}")
     if stale:
-        print(
-            f"out of date (run python {Path(__file__).name}): {', '.join(stale)}", file=sys.stderr
-        )
+        print(f"out of date (run python {Path(__file__).name}): {', '.join(stale)}",
+              file=sys.stderr)  # fmt: skip
         return 1
     return 0
 

@@ -1,9 +1,10 @@
-"""The course demo: release the assignment, grade three sample students, print the scores.
+"""The course demo: release both assignments, grade sample students, print the scores.
 
 Runs stock nbgrader in a temporary copy of the course (nothing in assignments/
-changes): ``generate_assignment``, three submissions (all four functions right;
-dz with its sign flipped; the release handed in untouched), ``autograde``, and a
-table of points per function read from the gradebook.
+changes). For each assignment: ``generate_assignment``, three submissions (everything
+right; one catalogued mistake, taken from its exercise's declaration; the release handed
+in untouched), ``autograde``, and a table of points per test cell read from the
+gradebook, with the feedback the student with the mistake saw.
 
 Usage::
 
@@ -18,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_notebooks import POINTS, solution_code
+from build_notebooks import ASSIGNMENTS, ROOT, points, solution_code, test_id
 
 from grader._course import (
-    GRADED,
+    assignment_name,
     autograded,
     cell_outputs,
     copy_course,
@@ -31,38 +32,47 @@ from grader._course import (
     scores,
     submit,
 )
+from grader.checks import find_exercise
+
+# The sample mistake of each assignment: (exercise, catalogued mistake).
+SAMPLE = {"gradient_descent": ("compute_dz", None), "m_examples": ("propagate", "db_summed")}
 
 
-def students() -> dict[str, dict[str, str]]:
-    """Three sample students: {name: {solution grade id: code}}."""
-    right = solution_code()
-    return {
-        "ada_correct": right,
-        "bob_wrong_dz": {**right, "compute_dz": "def compute_dz(a, y):\n    return y - a\n"},
-        "cy_untouched": {},
-    }
+def students(assignment: str) -> tuple[dict[str, dict[str, str]], str]:
+    """Three sample students ``{name: {solution grade id: code}}``, and the exercise the
+    second one gets wrong."""
+    right = solution_code(assignment)
+    name, mistake = SAMPLE[assignment]
+    ex = find_exercise(ROOT, name)
+    if mistake is None:  # dz with its sign flipped: the generic diagnosis
+        wrong = "def compute_dz(a, y):\n    return y - a\n"
+    else:
+        wrong = ex.source(next(m.code for m in ex.mistakes if m.name == mistake))
+    return {"ada_correct": right, "bob_mistake": {**right, name: wrong}, "cy_untouched": {}}, name
 
 
-def run(course: Path, lang: str) -> str:
-    """Release, submit, autograde; return the score table as text."""
-    assignment = f"gradient_descent_{lang}"
-    copy_course(course)
-    run_nbgrader(course, "generate_assignment", assignment, "--force")
-    release = released(course, lang)
-    for name, code in students().items():
-        submit(course, lang, name, inject(release, code))
-    run_nbgrader(course, "autograde", assignment, "--force")
-    table = scores(course, lang)
-    header = f"{'student':<14}" + "".join(f"{g:>9}" for g in GRADED) + f"{'total':>9}"
-    maximum = f"{'(max)':<14}" + "".join(f"{POINTS[g[5:]]:>9}" for g in GRADED)
-    lines = [header, maximum + f"{sum(POINTS.values()):>9}"]
-    for name in sorted(table):
-        row = table[name]
-        lines.append(
-            f"{name:<14}" + "".join(f"{row[g]:>9g}" for g in GRADED) + f"{row['total']:>9g}"
-        )
-    feedback = cell_outputs(autograded(course, lang, "bob_wrong_dz"), "test_dz")
-    lines += ["", "What bob_wrong_dz saw under test_dz:", feedback.strip()]
+def run(course: Path, lang: str, assignment: str) -> str:
+    """Release, submit, autograde one assignment; return the score table as text."""
+    name = assignment_name(lang, assignment)
+    run_nbgrader(course, "generate_assignment", name, "--force")
+    release = released(course, lang, assignment)
+    sample, wrong = students(assignment)
+    for student, code in sample.items():
+        submit(course, lang, student, inject(release, code), assignment)
+    run_nbgrader(course, "autograde", name, "--force")
+    table = scores(course, lang, assignment)
+    maxima = points(assignment)
+    graded = list(maxima)
+    width = max(9, *(len(g) + 2 for g in graded))
+    header = f"{'student':<14}" + "".join(f"{g:>{width}}" for g in graded) + f"{'total':>9}"
+    maximum = f"{'(max)':<14}" + "".join(f"{maxima[g]:>{width}g}" for g in graded)
+    lines = [f"== {name} ==", header, maximum + f"{sum(maxima.values()):>9g}"]
+    for student in sorted(table):
+        row = table[student]
+        lines.append(f"{student:<14}" + "".join(f"{row[g]:>{width}g}" for g in graded)
+                     + f"{row['total']:>9g}")  # fmt: skip
+    feedback = cell_outputs(autograded(course, lang, "bob_mistake", assignment), test_id(wrong))
+    lines += ["", f"What bob_mistake saw under {test_id(wrong)}:", feedback.strip(), ""]
     return "\n".join(lines)
 
 
@@ -72,12 +82,11 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=Path, help="build the course here and keep it")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.keep:
-        print(run(args.keep.resolve(), args.lang))
-    else:
-        with tempfile.TemporaryDirectory(prefix="lrjax-course-") as tmp:
-            print(run(Path(tmp), args.lang))
-    print(f"\n(course demo: {time.perf_counter() - start:.0f} s)")
+    with tempfile.TemporaryDirectory(prefix="lrjax-course-") as tmp:
+        course = copy_course(args.keep.resolve() if args.keep else Path(tmp))
+        for assignment in ASSIGNMENTS:
+            print(run(course, args.lang, assignment), flush=True)
+    print(f"(course demo: {time.perf_counter() - start:.0f} s)")
     return 0
 
 

@@ -1,91 +1,38 @@
-"""Checks for the lrjax course: run a student's function on many cases and explain mistakes.
+"""The lrjax course's grader, in three parts for three audiences.
 
-In a notebook: ``check_dz(compute_dz)`` (``lang="uk"`` for Ukrainian feedback).
-The building blocks are shared with the secure grader: :func:`cases` and
-:func:`reference` (what to try and the right answer, from lrjax),
-:func:`run_case` (the only code that calls student code) and :func:`judge`
-(the comparison and the diagnosis).
+- :mod:`grader.checks` -- for students, in Jupyter: ``check("compute_dz", compute_dz)``
+  runs the visible cases and explains a wrong answer. Also the declaration types an
+  instructor writes exercises with (:class:`Exercise`, :class:`Mistake`, :func:`case`).
+- :mod:`grader.protocol` -- data that crosses the sandbox boundary (cases, outcomes, the
+  wire codec) and :func:`grader.protocol.run_case`, the one caller of student code.
+- :mod:`grader.secure` -- for instructors: the sandboxed pipeline behind
+  ``python -m grader autograde`` (hidden cases and references read from the course).
 """
 
-from grader._cases import FUNCTIONS, Case, cases, reference
-from grader._checks import Verdict, judge
-from grader._messages import LANGS, message
-from grader._run import Outcome, run_case
-
-
-def check(function: str, fn, *, lang: str = "en", hidden: bool = False) -> Verdict:
-    """Run every case of ``function`` on ``fn`` in this process and judge the results.
-
-    Args:
-        function: one of :data:`FUNCTIONS`, e.g. ``"compute_dz"``.
-        fn: the student's implementation.
-        lang: ``"en"`` or ``"uk"``.
-        hidden: also run the hidden cases used at grading.
-
-    Returns:
-        The :class:`Verdict` (nothing is raised or printed).
-    """
-    found = cases(function, hidden=hidden)
-    return judge(function, found, [run_case(fn, case) for case in found], lang=lang)
-
-
-def _assert(function: str, fn, lang: str, hidden: bool) -> None:
-    verdict = check(function, fn, lang=lang, hidden=hidden)
-    if not verdict.passed:
-        raise AssertionError(verdict.message)
-    print(verdict.message)  # stdout only: nbgrader zeroes a test cell that writes to stderr
-
-
-def check_da(fn, *, lang: str = "en", hidden: bool = False) -> None:
-    """Check ``compute_da(a, y)`` = -y/a + (1 - y)/(1 - a).
-
-    Raises:
-        AssertionError: with the diagnosis, if any case fails.
-    """
-    _assert("compute_da", fn, lang, hidden)
-
-
-def check_dz(fn, *, lang: str = "en", hidden: bool = False) -> None:
-    """Check ``compute_dz(a, y)`` = a - y.
-
-    Raises:
-        AssertionError: with the diagnosis, if any case fails.
-    """
-    _assert("compute_dz", fn, lang, hidden)
-
-
-def check_dw(fn, *, lang: str = "en", hidden: bool = False) -> None:
-    """Check ``compute_dw(x, dz)`` = x * dz, x of shape (n,).
-
-    Raises:
-        AssertionError: with the diagnosis, if any case fails.
-    """
-    _assert("compute_dw", fn, lang, hidden)
-
-
-def check_db(fn, *, lang: str = "en", hidden: bool = False) -> None:
-    """Check ``compute_db(dz)`` = dz.
-
-    Raises:
-        AssertionError: with the diagnosis, if any case fails.
-    """
-    _assert("compute_db", fn, lang, hidden)
-
+from grader.checks import (
+    LANGS,
+    Exercise,
+    Mistake,
+    Verdict,
+    case,
+    check,
+    evaluate,
+    judge,
+    message,
+)
+from grader.protocol import Case, Outcome, run_case
 
 __all__ = [
-    "FUNCTIONS",
     "LANGS",
     "Case",
+    "Exercise",
+    "Mistake",
     "Outcome",
     "Verdict",
-    "cases",
+    "case",
     "check",
-    "check_da",
-    "check_db",
-    "check_dw",
-    "check_dz",
+    "evaluate",
     "judge",
     "message",
-    "reference",
     "run_case",
 ]

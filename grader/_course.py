@@ -14,17 +14,22 @@ from pathlib import Path
 import nbformat
 
 COURSE = Path(__file__).resolve().parent.parent / "assignments"
-NOTEBOOK = "gradient_descent.ipynb"
-GRADED = ("test_da", "test_dz", "test_dw", "test_db")
+FIRST = "gradient_descent"  # the first assignment: the default of every chore below
 
 
-def assignment_name(lang: str) -> str:
-    """The assignment of the notebook in ``lang``: ``gradient_descent_en`` or ``_uk``."""
-    return f"gradient_descent_{lang}"
+def assignment_name(lang: str, assignment: str = FIRST) -> str:
+    """The nbgrader assignment of ``assignment`` in ``lang``, e.g. ``gradient_descent_uk``."""
+    return f"{assignment}_{lang}"
+
+
+def notebook(assignment: str = FIRST) -> str:
+    """The notebook file of an assignment (named after it): ``gradient_descent.ipynb``."""
+    return f"{assignment}.ipynb"
 
 
 def copy_course(dst: Path, src: Path = COURSE) -> Path:
-    """Copy the course (config and ``source/`` only, no working folders) into ``dst``.
+    """Copy the course (config, ``exercises/`` and ``source/`` only, no working folders)
+    into ``dst``.
 
     Returns:
         ``dst``, now an nbgrader course root.
@@ -33,6 +38,8 @@ def copy_course(dst: Path, src: Path = COURSE) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "nbgrader_config.py", dst / "nbgrader_config.py")
     shutil.copytree(src / "source", dst / "source", dirs_exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(src / "exercises", dst / "exercises", dirs_exist_ok=True, ignore=ignore)
     return dst
 
 
@@ -64,9 +71,10 @@ def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Com
     return proc
 
 
-def released(course: Path, lang: str) -> nbformat.NotebookNode:
+def released(course: Path, lang: str, assignment: str = FIRST) -> nbformat.NotebookNode:
     """The released (student) notebook of ``lang``; run ``generate_assignment`` first."""
-    return nbformat.read(course / "release" / assignment_name(lang) / NOTEBOOK, as_version=4)
+    path = course / "release" / assignment_name(lang, assignment) / notebook(assignment)
+    return nbformat.read(path, as_version=4)
 
 
 def inject(nb: nbformat.NotebookNode, code: dict[str, str]) -> nbformat.NotebookNode:
@@ -88,21 +96,25 @@ def inject(nb: nbformat.NotebookNode, code: dict[str, str]) -> nbformat.Notebook
     return nb
 
 
-def submit(course: Path, lang: str, student: str, nb: nbformat.NotebookNode) -> Path:
+def submit(
+    course: Path, lang: str, student: str, nb: nbformat.NotebookNode, assignment: str = FIRST
+) -> Path:
     """Place ``nb`` as ``student``'s submission, where ``nbgrader autograde`` looks."""
-    folder = course / "submitted" / student / assignment_name(lang)
+    folder = course / "submitted" / student / assignment_name(lang, assignment)
     folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / NOTEBOOK)
-    return folder / NOTEBOOK
+    nbformat.write(nb, folder / notebook(assignment))
+    return folder / notebook(assignment)
 
 
-def autograded(course: Path, lang: str, student: str) -> nbformat.NotebookNode:
+def autograded(
+    course: Path, lang: str, student: str, assignment: str = FIRST
+) -> nbformat.NotebookNode:
     """The notebook nbgrader executed for ``student``, with its outputs."""
-    path = course / "autograded" / student / assignment_name(lang) / NOTEBOOK
-    return nbformat.read(path, as_version=4)
+    path = course / "autograded" / student / assignment_name(lang, assignment)
+    return nbformat.read(path / notebook(assignment), as_version=4)
 
 
-def scores(course: Path, lang: str) -> dict[str, dict[str, float]]:
+def scores(course: Path, lang: str, assignment: str = FIRST) -> dict[str, dict[str, float]]:
     """Points per graded cell for every student, read from ``gradebook.db``.
 
     Returns:
@@ -112,11 +124,9 @@ def scores(course: Path, lang: str) -> dict[str, dict[str, float]]:
 
     out = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for sub in gb.assignment_submissions(assignment_name(lang)):
-            nb = gb.find_submission_notebook(
-                NOTEBOOK.removesuffix(".ipynb"), sub.assignment.name, sub.student.id
-            )
-            row = {grade.name: float(grade.score) for grade in nb.grades if grade.name in GRADED}
+        for sub in gb.assignment_submissions(assignment_name(lang, assignment)):
+            nb = gb.find_submission_notebook(assignment, sub.assignment.name, sub.student.id)
+            row = {grade.name: float(grade.score) for grade in nb.grades}
             row["total"] = float(sub.score)
             out[sub.student.id] = row
     return out

@@ -12,8 +12,8 @@ import numpy as np
 
 from lrjax import _native
 from lrjax._fused import dz_and_loss
-from lrjax._train import check_fit_inputs
 from lrjax._types import Params
+from lrjax._validate import check_fit_inputs
 
 METHODS = ("auto", "xla", "native")
 

@@ -10,8 +10,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from lrjax import _fused
-from lrjax._train import check_fit_inputs
 from lrjax._types import Params
+from lrjax._validate import check_fit_inputs
 
 
 def default_mesh() -> Mesh:

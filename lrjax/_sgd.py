@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 
 from lrjax._fused import dz_and_loss
-from lrjax._train import check_fit_inputs
 from lrjax._types import Params
+from lrjax._validate import check_fit_inputs
 
 
 @partial(jax.jit, static_argnames=("batch_size", "epochs", "steps"))

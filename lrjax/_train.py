@@ -5,10 +5,10 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from lrjax import _fused, _native
+from lrjax import _fused, _native, _parallel
 from lrjax._forward import logits
 from lrjax._types import Grads, Params
-from lrjax._validate import check_params, check_positive, check_x, check_y
+from lrjax._validate import check_fit_inputs, check_params, check_x, check_y
 
 
 def step(params: Params, grads: Grads | Params, learning_rate) -> Params:
@@ -42,37 +42,6 @@ def _fit(X, y, learning_rate, init, steps):
         return step(params, g, learning_rate), c
 
     return jax.lax.scan(body, init, length=steps)
-
-
-def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "steps"):
-    """Validate the arguments shared by the fit functions.
-
-    Returns:
-        ``(X, y, init)``: X as a 2-D jax array, y in X's dtype, and ``init``
-        (zeros of X's dtype when None).
-    """
-    X = jnp.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(
-            f"Expected X of shape (m, n), got {X.shape}: "
-            + ("pass X.reshape(1, -1) for one example" if X.ndim == 1 else "reshape it to (m, n)")
-        )
-    check_x(X, X.shape[1], name="X")
-    check_y(y, X)
-    check_positive("learning_rate", learning_rate)
-    if steps is not None:
-        check_positive(steps_name, steps, integer=True)
-    if init is None:
-        init = Params(w=jnp.zeros(X.shape[1], X.dtype), b=jnp.zeros((), X.dtype))
-    else:
-        check_params(init)
-        check_x(X, init.w.shape[0], name="X")
-        if init.w.dtype != X.dtype:
-            raise ValueError(
-                f"Expected init in X's dtype {X.dtype}, got {init.w.dtype}: "
-                f"pass Params(init.w.astype(X.dtype), init.b.astype(X.dtype))"
-            )
-    return X, jnp.asarray(y).astype(X.dtype), init
 
 
 def fit(
@@ -142,9 +111,7 @@ def fit(
         n_threads = _native.threads_for(X, instead="scan")
         return _native.fit_native(X, y, learning_rate, init, steps, n_threads)
     if method == "sharded":
-        from lrjax._parallel import run_sharded  # imports _train: avoid the cycle
-
-        return run_sharded(X, y, learning_rate, init, steps)
+        return _parallel.run_sharded(X, y, learning_rate, init, steps)
     return _fit(X, y, learning_rate, init, steps)
 
 

@@ -119,3 +119,34 @@ def check_positive(name: str, value, *, integer: bool = False) -> None:
                 f"Expected {name} > 0, got {value!r}: pass a positive value, e.g. "
                 f"{name}={'1000' if integer else '0.1'}"
             )
+
+
+def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "steps"):
+    """Validate the arguments shared by the fit functions.
+
+    Returns:
+        ``(X, y, init)``: X as a 2-D jax array, y in X's dtype, and ``init``
+        (zeros of X's dtype when None).
+    """
+    X = jnp.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected X of shape (m, n), got {X.shape}: "
+            + ("pass X.reshape(1, -1) for one example" if X.ndim == 1 else "reshape it to (m, n)")
+        )
+    check_x(X, X.shape[1], name="X")
+    check_y(y, X)
+    check_positive("learning_rate", learning_rate)
+    if steps is not None:
+        check_positive(steps_name, steps, integer=True)
+    if init is None:
+        init = Params(w=jnp.zeros(X.shape[1], X.dtype), b=jnp.zeros((), X.dtype))
+    else:
+        check_params(init)
+        check_x(X, init.w.shape[0], name="X")
+        if init.w.dtype != X.dtype:
+            raise ValueError(
+                f"Expected init in X's dtype {X.dtype}, got {init.w.dtype}: "
+                f"pass Params(init.w.astype(X.dtype), init.b.astype(X.dtype))"
+            )
+    return X, jnp.asarray(y).astype(X.dtype), init

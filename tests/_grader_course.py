@@ -40,9 +40,14 @@ def _meta(cell):
     return cell.metadata.get("nbgrader", {}) or {}
 
 
+def notebook_of(assignment: str) -> str:
+    """The notebook's name (no ``.ipynb``): the assignment without its language."""
+    return assignment.rsplit("_", 1)[0]
+
+
 def source_notebook(assignment=ASSIGNMENT):
     """The course's source notebook for ``assignment``."""
-    return _read(REPO / "assignments" / "source" / assignment / f"{NOTEBOOK}.ipynb")
+    return _read(REPO / "assignments" / "source" / assignment / f"{notebook_of(assignment)}.ipynb")
 
 
 def honest_cells(assignment=ASSIGNMENT) -> dict:
@@ -55,9 +60,12 @@ def honest_cells(assignment=ASSIGNMENT) -> dict:
 
 
 def make_course(root: Path, assignment=ASSIGNMENT) -> Path:
-    """A course folder with the source notebook and nbgrader_config.py, no submissions."""
+    """A course folder with the source notebook, the exercise declarations and
+    nbgrader_config.py, no submissions."""
     root = Path(root)
     shutil.copytree(REPO / "assignments" / "source" / assignment, root / "source" / assignment)
+    shutil.copytree(REPO / "assignments" / "exercises", root / "exercises",
+                    ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)  # fmt: skip
     shutil.copy(REPO / "assignments" / "nbgrader_config.py", root / "nbgrader_config.py")
     return root
 
@@ -87,9 +95,9 @@ def submit(course: Path, student: str, cells: dict | None = None, *, edit=None,
         nb = edit(nb)
     folder = Path(course) / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    _write(nb, folder / f"{NOTEBOOK}.ipynb")
+    _write(nb, folder / f"{notebook_of(assignment)}.ipynb")
     (folder / "timestamp.txt").write_text("2026-11-25 12:00:00.000000 UTC")
-    return folder / f"{NOTEBOOK}.ipynb"
+    return folder / f"{notebook_of(assignment)}.ipynb"
 
 
 def nbgrader(course: Path, *args, limit_mb=None, timeout=None):

@@ -9,7 +9,7 @@ the rest of the suite sees, as users do.
 import jax
 import pytest
 
-from grader import _bwrap
+from grader.secure import _bwrap
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")

@@ -39,8 +39,8 @@ from _grader_course import (
     tree_hashes,
 )
 
-from grader._pipeline import grade_assignment
-from grader._sandbox import Limits
+from grader.secure._pipeline import grade_assignment
+from grader.secure._sandbox import Limits
 
 pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 
@@ -121,7 +121,7 @@ def fingerprint(folder: Path) -> dict:
 def machine_state(course: Path, repo=REPO, venv=sys.prefix) -> dict:
     """What no submission may change: the course's inputs, the code, the venv, traces."""
     return {
-        "course": {d: tree_hashes(course / d) for d in ("submitted", "source")},
+        "course": {d: tree_hashes(course / d) for d in ("submitted", "source", "exercises")},
         "course_root": sorted(p.name for p in course.iterdir() if p.name not in GRADER_OUTPUT),
         "repo": {d: fingerprint(Path(repo) / d) for d in ("grader", "lrjax", "assignments")},
         "venv": fingerprint(Path(venv) / "lib"),

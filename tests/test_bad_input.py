@@ -117,8 +117,8 @@ def test_bad_course_or_assignment_is_one_line_naming_the_fix(tmp_path, case):
 
 def _real_gradebook(course):
     """Make the course's gradebook as nbgrader would (the assignment, no submissions)."""
-    from grader._collect import read_source
-    from grader._gradebook import ensure_assignment
+    from grader.secure._collect import read_source
+    from grader.secure._gradebook import ensure_assignment
 
     ensure_assignment(course, ASSIGNMENT, read_source(course, ASSIGNMENT))
     return course / "gradebook.db"

@@ -3,7 +3,7 @@
 import pytest
 from _grader_course import ASSIGNMENT, NOTEBOOK, make_course, submit
 
-from grader._collect import find_submissions, read_source, read_submission
+from grader.secure._collect import find_submissions, read_source, read_submission
 
 
 @pytest.fixture

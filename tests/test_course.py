@@ -1,28 +1,30 @@
-"""The course under stock nbgrader, real kernels, in a temporary copy per language.
+"""The whole course -- both assignments, both languages -- graded by stock nbgrader (real
+kernels) and by the secure grader, in a temporary copy per (assignment, language).
 
-One ``generate_assignment`` and one ``autograde`` call per language grade all
-submissions at once: the source solution, the untouched release, and wrong
-submissions built from ``tests/fixtures/mistakes`` (one mistake each in English;
-one mistake per function, several functions wrong at once, in Ukrainian).
-The kernels are this environment's Python (nbgrader starts ``python`` from the
-PATH that :func:`grader._course.run_nbgrader` sets): every test cell imports
-``grader`` from the editable install, so a full score proves it.
+Each copy gets one ``generate_assignment``, then the same class is graded twice:
+``nbgrader autograde`` (every test cell run in a kernel, hidden tests restored from the
+course's declarations) and ``python -m grader autograde`` (solution cells in sandboxes,
+cases judged in the parent). The class: the source solution, the untouched release, and
+students with mistakes: every catalogued mistake of every exercise (from its declaration)
+and every generic fixture (``tests/fixtures/mistakes``), one per exercise per student,
+half of the groups in English, the other half in Ukrainian. The kernels are this
+environment's Python: every test cell imports ``grader`` from it.
 """
 
-import importlib.util
+import json
 import shutil
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
+from _exercises import EXERCISES, cases
 from _reference import MISTAKES, read_mistake
 from nbclient import NotebookClient
 
-from grader import cases
 from grader._course import (
-    GRADED,
     assignment_name,
     autograded,
     cell_outputs,
@@ -33,89 +35,142 @@ from grader._course import (
     scores,
     submit,
 )
-from grader._messages import message, title
+from grader.checks._messages import message, title
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent / "assignments"
-POINTS = {"test_da": 3, "test_dz": 3, "test_dw": 2, "test_db": 2}
+LANGS = ("en", "uk")
+COMBOS = [(a, lang) for a in ("gradient_descent", "m_examples") for lang in LANGS]
+# A right gradient_descent that does not call the student's propagate: in a group where
+# propagate is wrong on purpose, gradient_descent must still be right on its own.
+ALONE = """def gradient_descent(w, b, X, Y, learning_rate, steps):
+    costs = []
+    for _ in range(steps):
+        A = jax.nn.sigmoid(X @ w + b)
+        costs.append(-jnp.mean(Y * jnp.log(A) + (1 - Y) * jnp.log(1 - A)))
+        w = w - learning_rate * X.T @ (A - Y) / X.shape[0]
+        b = b - learning_rate * jnp.mean(A - Y)
+    return w, b, jnp.stack(costs)
+"""
 
 
-def solution_code() -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.solution_code()
+def builder():
+    sys.path.insert(0, str(ROOT))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.remove(str(ROOT))
+    return build_notebooks
 
 
-def wrong_students(lang: str) -> dict[str, dict[str, tuple[str, str]]]:
-    """{student: {function: (mistake, code)}}: singles in English, groups in Ukrainian."""
-    fixtures = [(p.stem, *read_mistake(p)) for p in sorted(MISTAKES.glob("*.py"))]
-    if lang == "en":
-        return {f"m_{stem}": {fn: (mistake, code)} for stem, fn, mistake, code in fixtures}
-    groups: dict[str, dict] = {}
-    seen: dict[str, int] = {}
-    for _, fn, mistake, code in fixtures:
-        index = seen.get(fn, 0)
-        seen[fn] = index + 1
-        groups.setdefault(f"group_{index}", {})[fn] = (mistake, code)
-    return groups
+def catalogue(assignment: str) -> dict[str, list[tuple[str, str, bool]]]:
+    """``{exercise: [(diagnosis, code, hint?), ...]}``: declared mistakes, then fixtures."""
+    names = builder().exercises_of(assignment)
+    out = {n: [(m.name, EXERCISES[n].source(m.code), m.hint) for m in EXERCISES[n].mistakes]
+           for n in names}  # fmt: skip
+    for path in sorted(MISTAKES.glob("*.py")):
+        function, diagnosis, code = read_mistake(path)
+        if function in out:
+            out[function].append((diagnosis, code, False))
+    return out
 
 
-def _grade_course(root: Path, lang: str) -> dict:
-    """Release, submit and autograde one language's course in ``root``: what the tests read."""
+def groups(assignment: str, lang: str) -> dict[str, dict[str, tuple[str, str, bool]]]:
+    """``{student: {exercise: (diagnosis, code, hint?)}}``: group k holds the k-th mistake
+    of each exercise; even groups in English, odd ones in Ukrainian."""
+    found = catalogue(assignment)
+    count = max(len(v) for v in found.values())
+    keep = range(0 if lang == "en" else 1, count, 2)
+    return {f"group_{k}": {n: ms[k] for n, ms in found.items() if k < len(ms)} for k in keep}
+
+
+def points(assignment: str) -> dict[str, float]:
+    return {k: float(v) for k, v in builder().points(assignment).items()}
+
+
+def _grade(root: Path, assignment: str, lang: str) -> dict:
+    """Release, submit, grade with stock nbgrader, then with the secure grader."""
     course = copy_course(root)
-    assignment = assignment_name(lang)
-    source = course / "source" / assignment / "gradient_descent.ipynb"
+    name = assignment_name(lang, assignment)
+    source = course / "source" / name / f"{assignment}.ipynb"
     validate = run_nbgrader(course, "validate", str(source))
-    run_nbgrader(course, "generate_assignment", assignment, "--force")
-    release = released(course, lang)
-    right = solution_code()
-    submit(course, lang, "source", nbformat.read(source, as_version=4))
-    submit(course, lang, "untouched", release)
-    wrong = wrong_students(lang)
+    run_nbgrader(course, "generate_assignment", name, "--force")
+    release = released(course, lang, assignment)
+    right = builder().solution_code(assignment)
+    submit(course, lang, "source", nbformat.read(source, as_version=4), assignment)
+    submit(course, lang, "untouched", release, assignment)
+    wrong = groups(assignment, lang)
     for student, mistakes in wrong.items():
-        code = {**right, **{fn: snippet for fn, (_, snippet) in mistakes.items()}}
-        submit(course, lang, student, inject(release, code))
-    autograde = run_nbgrader(course, "autograde", assignment, "--force")  # raises if it fails
+        code = {**right, **{n: c for n, (_, c, _) in mistakes.items()}}
+        if "gradient_descent" in code and "gradient_descent" not in mistakes:
+            code["gradient_descent"] = ALONE
+        submit(course, lang, student, inject(release, code), assignment)
+    autograde = run_nbgrader(course, "autograde", name, "--force")  # raises if it fails
+    stock = scores(course, lang, assignment)
+    out = course / "secure.json"
+    secure = subprocess.run(
+        [sys.executable, "-m", "grader", "autograde", name, "--course", str(course),
+         "--json", str(out), "--no-progress"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
     return {
+        "assignment": assignment,
         "lang": lang,
         "course": course,
         "release": release,
         "validate": validate,
         "autograde": autograde,
-        "scores": scores(course, lang),
+        "stock": stock,
+        "secure": secure,
+        "secure_json": json.loads(out.read_text()) if out.exists() else {},
         "wrong": wrong,
+        "points": points(assignment),
     }
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory):
-    """Both languages graded at once: stock nbgrader runs one kernel at a time, so two
-    nbgrader processes use the two cores (the suite's longest wait, halved)."""
-    roots = {lang: tmp_path_factory.mktemp(f"course_{lang}") for lang in ("en", "uk")}
+def everything(tmp_path_factory):
+    """Every (assignment, language) graded, two at a time: stock nbgrader runs one kernel
+    at a time, so two gradings use the two cores."""
+    roots = {c: tmp_path_factory.mktemp(f"course_{c[0]}_{c[1]}") for c in COMBOS}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {lang: pool.submit(_grade_course, root, lang) for lang, root in roots.items()}
-        graded = {lang: future.result() for lang, future in futures.items()}
+        futures = {c: pool.submit(_grade, root, *c) for c, root in roots.items()}
+        graded = {c: future.result() for c, future in futures.items()}
     yield graded
     for entry in graded.values():
         shutil.rmtree(entry["course"], ignore_errors=True)
 
 
-@pytest.fixture(params=["en", "uk"])
-def graded(request, both):
-    """One language's graded course."""
-    return both[request.param]
+@pytest.fixture(params=COMBOS, ids=lambda c: f"{c[0]}-{c[1]}")
+def graded(request, everything):
+    """One (assignment, language) graded both ways."""
+    return everything[request.param]
 
 
-def diagnosis_line(diagnosis: str, lang: str) -> str:
-    named = title(diagnosis, lang, type_name="list")
-    return message("diagnosis", lang, title=named, advice="").strip()
+def secure_scores(graded) -> dict[str, dict[str, float]]:
+    """The secure grader's points per test cell (+ total) for every student."""
+    out = {}
+    for student, entry in graded["secure_json"].items():
+        row = {t["grade_id"]: float(t["points"]) for t in entry["tests"]}
+        row["total"] = float(entry["score"])
+        out[student] = row
+    return out
+
+
+def secure_feedback(graded, student: str, grade_id: str) -> str:
+    entry = graded["secure_json"][student]
+    return next(t["feedback"] for t in entry["tests"] if t["grade_id"] == grade_id)
 
 
 def test_validate_passes_on_the_source_solution(graded):
     assert graded["validate"].returncode == 0
     assert "Success! Your notebook passes all the tests." in graded["validate"].stdout
+
+
+def test_the_secure_grader_ran_the_same_class(graded):
+    assert graded["secure"].returncode == 0, graded["secure"].stdout + graded["secure"].stderr
+    assert set(graded["secure_json"]) == set(graded["stock"])
 
 
 def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
@@ -124,22 +179,33 @@ def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
         for c in graded["release"].cells
         if "nbgrader" in c.metadata
     }
-    assert set(cells) >= set(GRADED)
+    assert set(cells) >= set(graded["points"])
     for grade_id, source in cells.items():
         assert "BEGIN SOLUTION" not in source and "HIDDEN" not in source
         assert "hidden=True" not in source
-        if grade_id.startswith("compute_"):
+        if grade_id in EXERCISES:
             assert "raise NotImplementedError()" in source
         if grade_id.startswith("test_"):
             assert f'lang="{graded["lang"]}"' in source
+    folder = graded["course"] / "release" / assignment_name(graded["lang"], graded["assignment"])
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checks.json",
+        f"{graded['assignment']}.ipynb",
+    ]
 
 
-def test_the_source_solution_gets_full_marks(graded):
-    assert graded["scores"]["source"] == {**POINTS, "total": 10.0}
+def test_the_source_solution_gets_full_marks_from_both_graders(graded):
+    full = {**graded["points"], "total": 10.0}
+    assert graded["stock"]["source"] == full
+    assert secure_scores(graded)["source"] == full
+
+
+def test_both_graders_agree_on_every_student(graded):
+    assert secure_scores(graded) == graded["stock"]
 
 
 def test_a_correct_solution_writes_nothing_to_stderr(graded):
-    nb = autograded(graded["course"], graded["lang"], "source")
+    nb = autograded(graded["course"], graded["lang"], "source", graded["assignment"])
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             kinds = {(o.output_type, o.get("name")) for o in cell.outputs}
@@ -147,9 +213,10 @@ def test_a_correct_solution_writes_nothing_to_stderr(graded):
 
 
 def test_autograde_restores_and_runs_the_hidden_tests(graded):
-    nb = autograded(graded["course"], graded["lang"], "source")
-    for grade_id in GRADED:
-        function = f"compute_{grade_id[5:]}"
+    nb = autograded(graded["course"], graded["lang"], "source", graded["assignment"])
+    for grade_id in graded["points"]:
+        function = next(c.metadata["lrjax"]["checks"] for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)  # fmt: skip
         total = len(cases(function, hidden=True))
         passed = message("pass", graded["lang"], function=function, total=total)
         assert passed in cell_outputs(nb, grade_id)
@@ -167,23 +234,34 @@ def test_the_kernel_is_this_environments_python(tmp_path):
 
 
 def test_the_untouched_release_scores_zero_and_says_why(graded):
-    assert graded["scores"]["untouched"] == {**dict.fromkeys(POINTS, 0.0), "total": 0.0}
-    nb = autograded(graded["course"], graded["lang"], "untouched")
-    for grade_id in GRADED:
-        assert diagnosis_line("not_implemented", graded["lang"]) in cell_outputs(nb, grade_id)
-
-
-def test_each_mistake_costs_exactly_its_functions_points_and_is_named(graded):
     lang = graded["lang"]
+    assert graded["stock"]["untouched"] == {**dict.fromkeys(graded["points"], 0.0), "total": 0.0}
+    nb = autograded(graded["course"], lang, "untouched", graded["assignment"])
+    line = message("diagnosis", lang, title=title("not_implemented", lang), advice="").strip()
+    for grade_id in graded["points"]:
+        assert line in cell_outputs(nb, grade_id)
+        assert line in secure_feedback(graded, "untouched", grade_id)
+
+
+def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
+    lang, test_id = graded["lang"], builder().test_id
     for student, mistakes in graded["wrong"].items():
         want = {
-            grade_id: 0.0 if f"compute_{grade_id[5:]}" in mistakes else float(points)
-            for grade_id, points in POINTS.items()
+            grade_id: 0.0
+            if any(test_id(n) == grade_id and not mistakes[n][2] for n in mistakes)
+            else points
+            for grade_id, points in graded["points"].items()
         }
         want["total"] = sum(want.values())
-        assert graded["scores"][student] == want, student
-        nb = autograded(graded["course"], lang, student)
-        for function, (mistake, _) in mistakes.items():
-            output = cell_outputs(nb, f"test_{function[8:]}")
-            assert diagnosis_line(mistake, lang) in output, (student, output)
-            assert function in output
+        assert graded["stock"][student] == want, student
+        nb = autograded(graded["course"], lang, student, graded["assignment"])
+        for name, (diagnosis, _, _) in mistakes.items():
+            ex = EXERCISES[name]
+            own = next((m.title[lang] for m in ex.mistakes if m.name == diagnosis), None)
+            own = own or ex.overrides.get(diagnosis, {}).get("title", {}).get(lang)
+            kind = "str" if diagnosis == "unsupported_type" else "list"
+            named = own or title(diagnosis, lang, type_name=kind, count=len(ex.leaf_names),
+                                 names=", ".join(ex.leaf_names))  # fmt: skip
+            for output in (cell_outputs(nb, test_id(name)),
+                           secure_feedback(graded, student, test_id(name))):  # fmt: skip
+                assert named in output and name in output, (student, name, output)

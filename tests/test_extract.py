@@ -1,10 +1,11 @@
 """extract: only the student's solution cells (by grade id) plus the source's setup."""
 
+import nbformat
 import pytest
 from _grader_course import ASSIGNMENT, make_course, submit
 
-from grader._collect import read_source, read_submission
-from grader._extract import extract, strip_ipython
+from grader.secure._collect import read_source, read_submission
+from grader.secure._extract import extract, strip_ipython
 
 
 @pytest.fixture
@@ -65,3 +66,23 @@ def test_deleted_solution_cell_is_reported_missing(source_and_course):
 )
 def test_strip_ipython(code, want):
     assert strip_ipython(code) == want
+
+
+def test_a_repeated_solution_grade_id_keeps_the_first_cell(source_and_course):
+    """A student who duplicates a solution cell (e.g. pastes it below, edited) is graded on
+    the first one, the cell where the notebook has it; never the last one they added."""
+    source, course = source_and_course
+    first = "def compute_da(a, y):\n    return -y / a + (1 - y) / (1 - a)\n"
+
+    def duplicate(nb):
+        cell = next(c for c in nb.cells if (c.metadata.get("nbgrader") or {}).get("grade_id")
+                    == "compute_da")  # fmt: skip
+        copy = nbformat.from_dict(dict(cell))
+        copy.source = "def compute_da(a, y):\n    return 0.0 * a\n"
+        copy.id = "pasted-below"
+        nb.cells.append(copy)
+        return nb
+
+    got = extract(source, read_submission(submit(course, "s", {"compute_da": first},
+                                                 edit=duplicate)))  # fmt: skip
+    assert [c.code for c in got.cells if c.grade_id == "compute_da"] == [first]

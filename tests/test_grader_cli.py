@@ -144,7 +144,7 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
 
 
 def _sandboxes() -> set:
-    """Pids of running sandbox children (their command line names grader/_child.py)."""
+    """Pids of running sandbox children (their command line names grader/secure/_child.py)."""
     found = set()
     for proc in Path("/proc").iterdir():
         try:

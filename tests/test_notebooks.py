@@ -1,7 +1,9 @@
-"""The course notebooks: up to date with their generator, the grader contract, EN = UK."""
+"""The course notebooks: up to date with their generator, the grader contract, EN = UK,
+and everything in them comes from the exercise declarations."""
 
 import ast
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -10,11 +12,17 @@ import jax.numpy as jnp
 import nbformat
 import numpy as np
 import pytest
+from _exercises import EXERCISES
 
-from grader import FUNCTIONS, check
+from grader.checks import CHECKS_FILE, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent / "assignments"
-POINTS = {"test_da": 3, "test_dz": 3, "test_dw": 2, "test_db": 2}
+ASSIGNMENTS = {
+    "gradient_descent": ("compute_da", "compute_dz", "compute_dw", "compute_db"),
+    "m_examples": ("compute_cost", "propagate", "gradient_descent", "predict"),
+}
+LANGS = ("en", "uk")
+BOTH = [pytest.param(a, lang, id=f"{a}-{lang}") for a in ASSIGNMENTS for lang in LANGS]
 
 
 def load_builder():
@@ -27,8 +35,8 @@ def load_builder():
 builder = load_builder()
 
 
-def notebook(lang: str) -> nbformat.NotebookNode:
-    return nbformat.read(ROOT / "source" / f"gradient_descent_{lang}" / "gradient_descent.ipynb", 4)
+def notebook(assignment: str, lang: str) -> nbformat.NotebookNode:
+    return nbformat.read(ROOT / "source" / f"{assignment}_{lang}" / f"{assignment}.ipynb", 4)
 
 
 def nbgrader_cells(nb) -> list:
@@ -47,80 +55,88 @@ def graded_view(nb, lang: str) -> list[tuple]:
     return view
 
 
-def test_committed_notebooks_are_what_the_generator_makes(capsys):
+def test_committed_notebooks_and_checks_are_what_the_generator_makes(capsys):
     assert builder.main(["--check"]) == 0, capsys.readouterr().err
+    assert tuple(builder.ASSIGNMENTS) == tuple(ASSIGNMENTS)
 
 
-@pytest.mark.parametrize("lang", ["en", "uk"])
-def test_notebook_follows_the_grader_contract(lang):
-    nb = notebook(lang)
+@pytest.mark.parametrize(("assignment", "lang"), BOTH)
+def test_notebook_follows_the_grader_contract(assignment, lang):
+    nb = notebook(assignment, lang)
     nbformat.validate(nb)
     assert nb.metadata["lrjax"] == {"lang": lang}
     assert nb.metadata["kernelspec"]["name"] == "python3"
     cells = {c.metadata.nbgrader["grade_id"]: c for c in nbgrader_cells(nb)}
-    assert list(cells) == [
-        "setup",
-        *[i for f in ("da", "dz", "dw", "db") for i in (f"compute_{f}", f"test_{f}")],
-    ]
+    names = ASSIGNMENTS[assignment]
+    assert list(cells) == ["setup", *[i for n in names for i in (n, builder.test_id(n))]]
     setup = cells["setup"].metadata.nbgrader
     assert (setup["locked"], setup["grade"], setup["solution"]) == (True, False, False)
     for line in ("import jax", "import jax.numpy as jnp", "import numpy as np"):
         assert line in cells["setup"].source.splitlines()
     env = cells["setup"].source.index('os.environ["JAX_PLATFORMS"] = "cpu"')
     assert env < cells["setup"].source.index("import jax"), "silence JAX before importing it"
-    for function in FUNCTIONS:
-        solution = cells[function]
+    for name in names:
+        ex = EXERCISES[name]
+        solution = cells[name]
         assert solution.metadata.nbgrader["solution"] and not solution.metadata.nbgrader["grade"]
-        assert solution.source.startswith(f"def {function}(")
+        assert solution.source.startswith(f'def {ex.signature()}:\n    """{ex.doc[lang]}"""')
         assert "### BEGIN SOLUTION" in solution.source and "### END SOLUTION" in solution.source
-        name = function.removeprefix("compute_")
-        test = cells[f"test_{name}"]
+        test = cells[builder.test_id(name)]
         assert test.metadata.nbgrader["grade"] and test.metadata.nbgrader["locked"]
-        assert test.metadata.nbgrader["points"] == POINTS[f"test_{name}"]
-        assert test.metadata["lrjax"] == {"checks": function}
+        assert test.metadata.nbgrader["points"] == ex.points
+        assert test.metadata["lrjax"] == {"checks": name}
         assert test.source == (
-            f"from grader import check_{name}\n"
-            f'check_{name}({function}, lang="{lang}")\n'
+            "from grader import check\n\n"
+            f'check("{name}", {name}, lang="{lang}")\n'
             "### BEGIN HIDDEN TESTS\n"
-            f'check_{name}({function}, lang="{lang}", hidden=True)\n'
+            f'check("{name}", {name}, lang="{lang}", hidden=True)\n'
             "### END HIDDEN TESTS"
         )
     assert sum(c.metadata.nbgrader.get("points", 0) for c in cells.values()) == 10
 
 
-def test_english_and_ukrainian_notebooks_grade_the_same():
-    en, uk = notebook("en"), notebook("uk")
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_english_and_ukrainian_notebooks_grade_the_same(assignment):
+    en, uk = notebook(assignment, "en"), notebook(assignment, "uk")
     assert graded_view(en, "en") == graded_view(uk, "uk")
     assert [c.cell_type for c in en.cells] == [c.cell_type for c in uk.cells]
     assert [c.id for c in en.cells] == [c.id for c in uk.cells]
+    checks = [ROOT / "source" / f"{assignment}_{lang}" / CHECKS_FILE for lang in LANGS]
+    assert json.loads(checks[0].read_text()) == json.loads(checks[1].read_text())
 
 
-@pytest.mark.parametrize("lang", ["en", "uk"])
-def test_every_code_cell_is_valid_python(lang):
-    for cell in notebook(lang).cells:
+@pytest.mark.parametrize(("assignment", "lang"), BOTH)
+def test_every_code_cell_is_valid_python(assignment, lang):
+    for cell in notebook(assignment, lang).cells:
         if cell.cell_type == "code":
             ast.parse(cell.source)
 
 
-@pytest.mark.parametrize("lang", ["en", "uk"])
-def test_solutions_in_the_notebook_pass_their_checks(lang):
-    """The solution code inside the notebook, run as the notebook would run it."""
-    for cell in nbgrader_cells(notebook(lang)):
+@pytest.mark.parametrize(("assignment", "lang"), BOTH)
+def test_solutions_in_the_notebook_pass_their_checks(assignment, lang):
+    """The solution code inside the notebook, run as the notebook would run it (one
+    namespace: gradient_descent calls propagate)."""
+    namespace = {"jax": jax, "jnp": jnp, "np": np}
+    for cell in nbgrader_cells(notebook(assignment, lang)):
         if cell.metadata.nbgrader["solution"]:
-            function = cell.metadata.nbgrader["grade_id"]
-            namespace = {"jax": jax, "jnp": jnp, "np": np}
-            exec(compile(cell.source, function, "exec"), namespace)
-            verdict = check(function, namespace[function], lang=lang, hidden=True)
-            assert verdict.passed, verdict.message
+            name = cell.metadata.nbgrader["grade_id"]
+            exec(compile(cell.source, name, "exec"), namespace)
+            verdict = evaluate(name, namespace[name], lang=lang, hidden=True, course=ROOT)
+            assert verdict.passed and not verdict.diagnoses, verdict.message
 
 
-def test_prose_files_have_the_same_cells_and_strings():
-    en_cells, en_strings = builder.read_prose("en")
-    uk_cells, uk_strings = builder.read_prose("uk")
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_prose_files_have_the_same_cells_and_strings(assignment):
+    en_cells, en_strings = builder.read_prose(assignment, "en")
+    uk_cells, uk_strings = builder.read_prose(assignment, "uk")
     assert list(en_cells) == list(uk_cells)
     assert set(en_strings) == set(uk_strings)
-    used = {name for code in builder.CODE.values() for name in re.findall(r"«(\w+)»", code)}
+    plan = builder.plan(assignment)
+    code = [plan.SETUP, *plan.CODE.values()]
+    used = {name for text in code for name in re.findall(r"«(\w+)»", text)}
     assert used <= set(en_strings)
+    tasks = {f"task_{n}" for k, n in plan.PLAN if k == "exercise"}
+    assert tasks <= set(en_cells)
 
 
 @pytest.mark.parametrize(
@@ -130,21 +146,30 @@ def test_prose_files_have_the_same_cells_and_strings():
         ("uk", ["Втрат", "Градієнтн", "похідн", "Діаграм", "ланцюгов", "зразк", "jax.vmap"]),
     ],
 )
-def test_the_notebook_teaches_the_lecture_in_its_language(lang, words):
-    text = "\n".join(c.source for c in notebook(lang).cells if c.cell_type == "markdown")
+def test_the_first_notebook_teaches_the_lecture_in_its_language(lang, words):
+    nb = notebook("gradient_descent", lang)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for word in words:
         assert word in text, word
-    code = "\n".join(c.source for c in notebook(lang).cells if c.cell_type == "code")
-    for needed in (
-        "jax.vmap(compute_dz)",
-        "jax.jit",
-        "jax.grad",
-        "load_breast_cancer",
-        "draw_graph",
-    ):
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for needed in ("jax.vmap(compute_dz)", "jax.jit", "jax.grad", "load_breast_cancer",
+                   "draw_graph"):  # fmt: skip
         assert needed in code, needed
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_second_notebook_shows_what_the_issue_asks(lang):
+    """propagate = the mean of one-example gradients (vmap), = jax.grad; training on the
+    embedded data with a loss curve; the loop timed against the vectorised version."""
+    nb = notebook("m_examples", lang)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for needed in ("jax.vmap", "jax.grad", "load_breast_cancer", "gradient_descent(",
+                   "predict(", "plt.", "perf_counter", "jax.jit", "lrjax.fit"):  # fmt: skip
+        assert needed in code, needed
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "(m, n)" in text
 
 
 def test_the_generator_refuses_a_missing_string():
     with pytest.raises(KeyError, match="no string 'nope'"):
-        builder._fill("print('«nope»')", {}, "en")
+        builder._fill("print('«nope»')", {}, "prose/x/en.md")

@@ -34,8 +34,10 @@ y = jnp.array([0.0, 0.0, 1.0, 1.0])
 params, history = lrjax.fit(X, y, learning_rate=0.5, steps=200)
 assert float(history[-1]) < float(history[0]) / 2, history
 assert float(lrjax.accuracy(params, X, y)) == 1.0
+import shutil
 import grader
-grader.check_dz(lambda a, y: a - y)
+shutil.copy({str(REPO / "assignments" / "source" / "gradient_descent_en" / "checks.json")!r}, ".")
+grader.check("compute_dz", lambda a, y: a - y)  # from checks.json, as in a student's folder
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {JUPYTER!r})
 assert not loaded, f"importing lrjax or grader loaded {{loaded}}"
 print("trained")
@@ -120,6 +122,27 @@ def test_the_wheel_declares_the_grade_extra(wheel):
     assert "lrjax[grade]" in dev, dev
 
 
+def test_what_students_install_holds_no_hidden_case_or_reference(wheel):
+    """The wheel ships the checks, the protocol and the pipeline, but no exercise: the
+    declarations (hidden cases, references, mistakes) stay in the instructor's course."""
+    with zipfile.ZipFile(wheel) as whl:
+        names = whl.namelist()
+        text = b"".join(whl.read(n) for n in names if n.endswith(".py"))
+    assert {n.split("/")[0] for n in names} <= {
+        "lrjax",
+        "grader",
+        *[n.split("/")[0] for n in names if ".dist-info/" in n],
+    }, names
+    assert not [n for n in names if "exercises" in n or "assignments" in n or n.endswith(".json")]
+    from _exercises import EXERCISES  # the course's declarations, read here for comparison
+
+    for ex in EXERCISES.values():
+        assert ex.formula.encode() not in text, ex.name
+        for mistake in ex.mistakes:
+            assert mistake.code.encode() not in text, (ex.name, mistake.name)
+            assert mistake.title["en"].encode() not in text, (ex.name, mistake.name)
+
+
 @pytest.fixture(scope="module")
 def alone(wheel, tmp_path_factory) -> Path:
     """A venv with ``pip install lrjax`` (the wheel, no extra)."""
@@ -168,7 +191,7 @@ def test_the_grade_extra_gives_a_working_grader(graded, tmp_path):
     helped = _run([graded / "bin" / "lrjax-grade", "autograde", "--help"], env=env, cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
     assert "--course" in helped.stdout
-    imported = _run([python, "-c", "import grader._gradebook"], env=env, cwd=tmp_path)
+    imported = _run([python, "-c", "import grader.secure._gradebook"], env=env, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     # nbgrader is installed now: the library and the in-notebook checks still leave it be.
     trained = _run([python, "-c", TRAIN], env=env, cwd=tmp_path)
@@ -176,8 +199,9 @@ def test_the_grade_extra_gives_a_working_grader(graded, tmp_path):
     # The gradebook opens through nbgrader (its alembic migrations run from the venv's bin,
     # found without PATH as a venv used without activating it).
     opened = _run(
-        [python, "-c", "import sys; from pathlib import Path; import grader._gradebook as g; "
-         "g.open_gradebook(Path(sys.argv[1])).close()", tmp_path],
+        [python, "-c", "import sys; from pathlib import Path; "
+         "import grader.secure._gradebook as g; g.open_gradebook(Path(sys.argv[1])).close()",
+         tmp_path],
         env={k: v for k, v in env.items() if k != "PATH"} | {"PATH": "/usr/bin:/bin"},
         cwd=tmp_path,
     )  # fmt: skip
@@ -194,7 +218,9 @@ CLI = NO_NBGRADER + "from grader.__main__ import main; sys.exit(main(sys.argv[1:
 def test_without_nbgrader_the_grader_names_the_extra(course, tmp_path):
     helped = _run([sys.executable, "-c", CLI, "autograde", "--help"], cwd=tmp_path)
     assert helped.returncode == 0, helped.stderr
-    imported = _run([sys.executable, "-c", NO_NBGRADER + "import grader._gradebook"], cwd=tmp_path)
+    imported = _run(
+        [sys.executable, "-c", NO_NBGRADER + "import grader.secure._gradebook"], cwd=tmp_path
+    )
     assert "MissingGraderDependency" in imported.stderr and FIX in imported.stderr
     graded = _run(
         [sys.executable, "-c", CLI, "autograde", "gradient_descent_en", "--course", course,
@@ -211,7 +237,7 @@ def test_an_ordinary_user_runs_the_installed_grader():
     user = ensure_user()  # skips unless root
     assert user.uid != 0 and (user.home.stat().st_mode & 0o777) == 0o700
     assert user.home.stat().st_uid == user.uid
-    where = run_as(user, [user.python, "-I", "-c", "import lrjax, grader._gradebook as r; "
+    where = run_as(user, [user.python, "-I", "-c", "import lrjax, grader.secure._gradebook as r; "
                            "print(lrjax.__file__); print(r.__file__)"])  # fmt: skip
     assert where.returncode == 0, where.stderr
     site = f"{user.home}/venv/lib/"

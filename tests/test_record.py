@@ -6,11 +6,11 @@ import nbformat
 import pytest
 from _grader_course import ASSIGNMENT, NOTEBOOK, honest_cells, make_course, nbgrader, submit
 
-from grader._checks import Verdict
-from grader._collect import read_source, read_submission
-from grader._gradebook import ensure_assignment, open_gradebook, record_gradebook
-from grader._record import autograded_notebook, student_json, write_autograded, write_json
-from grader._score import score
+from grader.checks._judge import Verdict
+from grader.secure._collect import read_source, read_submission
+from grader.secure._gradebook import ensure_assignment, open_gradebook, record_gradebook
+from grader.secure._record import autograded_notebook, student_json, write_autograded, write_json
+from grader.secure._score import score
 
 
 def _scores(source, student, passed):

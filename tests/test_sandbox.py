@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _exercises import EXERCISES, cases
 
-from grader._cases import case_dtype, cases, reference
-from grader._sandbox import Cell, Limits, run_submission, value_from_wire
+from grader.checks import reference
+from grader.secure._sandbox import Cell, Limits, run_submission, value_from_wire
 
 SETUP = Cell("setup", "import jax\nimport jax.numpy as jnp\nimport numpy as np\n")
 DA = "def compute_da(a, y):\n    return -y / a + (1 - y) / (1 - a)\n"
@@ -39,15 +40,36 @@ def test_honest_answers_match_the_reference():
     assert result.cell_errors == {}
     for case, outcome in zip(cases("compute_da", hidden=True), result.outcomes, strict=True):
         assert outcome.error is None
-        np.testing.assert_allclose(outcome.value, reference(case), rtol=1e-6, atol=0)
-        assert outcome.value.dtype == reference(case).dtype
+        want = reference(EXERCISES["compute_da"], case)
+        np.testing.assert_allclose(outcome.value, want, rtol=1e-6, atol=0)
+        assert outcome.value.dtype == want.dtype
 
 
-def test_child_stub_case_dtype_matches_the_course():
-    # grader/_child.py gives _run.py a stub case_dtype = np.result_type(*case.args)
-    for function in ("compute_da", "compute_dz", "compute_dw", "compute_db"):
-        for case in cases(function, hidden=True):
-            assert np.result_type(*case.args) == case_dtype(case)
+@pytest.mark.slow
+@pytest.mark.bwrap
+def test_tuples_python_numbers_and_probes_cross_the_boundary():
+    """propagate returns a tuple; gradient_descent takes Python numbers; a probe returns an
+    operation count: all come back exactly as the same call gives in this process."""
+    from _exercises import solution
+
+    from grader.protocol import run_case
+
+    cells = [SETUP] + [Cell(n, EXERCISES[n].source(EXERCISES[n].solution))
+                       for n in ("propagate", "gradient_descent")]  # fmt: skip
+    wanted = [*EXERCISES["propagate"].cases(hidden=True), *EXERCISES["propagate"].probes,
+              *EXERCISES["gradient_descent"].cases()]  # fmt: skip
+    result = run_submission(cells, wanted, limits=SMALL)
+    assert result.status == "ok", result.reason
+    for case, outcome in zip(wanted, result.outcomes, strict=True):
+        here = run_case(solution(case.function), case)
+        assert outcome.error is None and outcome.type_name == here.type_name
+        if case.mode == "trace":  # an operation count
+            assert outcome.type_name == "numpy.ndarray" and outcome.value == here.value
+            continue
+        assert outcome.type_name == "tuple"
+        for got, want in zip(outcome.value, here.value, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5)
+            assert got.dtype == want.dtype
 
 
 @pytest.mark.parametrize(
@@ -214,7 +236,8 @@ def test_weaker_isolation_still_grades_and_refuses(mode, tmp_path):
     assert "refused" in result.output, result  # the audit hook alone keeps the course out
     assert "os.fork refused" in result.cell_errors["compute_da"]
     for case, outcome in zip(cases("compute_da", hidden=True), result.outcomes, strict=True):
-        np.testing.assert_allclose(outcome.value, reference(case), rtol=1e-6, atol=0)
+        want = reference(EXERCISES["compute_da"], case)
+        np.testing.assert_allclose(outcome.value, want, rtol=1e-6, atol=0)
 
 
 @pytest.mark.slow
@@ -229,10 +252,12 @@ def test_as_an_ordinary_user_nproc_counts_the_sandbox_alone():
     user = ensure_user()  # skips unless root (CI runs as root)
     script = f"""
 import json
-from grader._cases import cases
-from grader._sandbox import Cell, Limits, run_submission
+import numpy as np
+from grader.protocol import Case
+from grader.secure._sandbox import Cell, Limits, run_submission
+case = Case("compute_da", (np.float32(0.3), np.float32(1.0)), "call", "one")
 r = run_submission([Cell("setup", {SETUP.code!r}), Cell("compute_da", {FORK_BOMB!r})],
-                   cases("compute_da", hidden=True), audit=False,
+                   [case], audit=False,
                    limits=Limits(timeout_s=30, memory_mb=2048, nproc=64))
 print(json.dumps({{"status": r.status, "errors": r.cell_errors, "iso": r.isolation}}))
 """
@@ -247,3 +272,17 @@ print(json.dumps({{"status": r.status, "errors": r.cell_errors, "iso": r.isolati
     error = result["errors"]["compute_da"]
     forks = int(error.split("stopped after ")[1].split()[0])
     assert 20 <= forks < 64, error  # its own budget: not 0 (the user's 100), not unbounded
+
+
+@pytest.mark.slow
+@pytest.mark.bwrap
+def test_a_cpu_limit_is_reported_as_cpu_not_as_a_signal():
+    """Threads that burn CPU hit RLIMIT_CPU (SIGXCPU) before the wall clock: the reason
+    says so, so a student knows it was the CPU limit and not a crash."""
+    spin = ("import threading\n"
+            "def spin():\n    while True:\n        pass\n"
+            "for _ in range(4):\n    threading.Thread(target=spin, daemon=True).start()\n"
+            "spin()\n")  # fmt: skip
+    result = _run(spin + DA, limits=Limits(timeout_s=20, memory_mb=2048, nproc=64, cpu_s=2))
+    assert result.status == "cpu", (result.status, result.reason)
+    assert "CPU time limit" in result.reason

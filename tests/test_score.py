@@ -2,9 +2,9 @@
 
 from _grader_course import ASSIGNMENT, make_course
 
-from grader._checks import Verdict
-from grader._collect import read_source
-from grader._score import score
+from grader.checks._judge import Verdict
+from grader.secure._collect import read_source
+from grader.secure._score import score
 
 
 def test_points_per_cell(tmp_path):

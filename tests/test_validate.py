@@ -65,3 +65,39 @@ def test_shape_checks_run_under_jit():
 def test_value_checks_skip_under_tracing():
     """Under jit labels are tracers: the call compiles, it does not raise."""
     assert np.isfinite(jax.jit(lrjax.cost)(P, X, Y))
+
+
+def test_lrjax_modules_import_each_other_without_a_cycle():
+    """Input checks live in _validate, so no module needs a late import to break a loop
+    (e.g. _train <-> _parallel); grader uses lrjax's public API only."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    graph = {}
+    for path in sorted((root / "lrjax").glob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "lrjax":
+                names |= {f"lrjax.{a.name}" for a in node.names if a.name.startswith("_")}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lrjax."):
+                names.add(node.module)
+        graph[f"lrjax.{path.stem}"] = names - {"lrjax.__init__"}
+    done, stack = set(), []
+
+    def visit(module):
+        assert module not in stack, f"import cycle: {' -> '.join([*stack, module])}"
+        if module in done or module not in graph:
+            return
+        stack.append(module)
+        for dep in graph[module]:
+            visit(dep)
+        stack.pop()
+        done.add(module)
+
+    for module in graph:
+        visit(module)
+    for path in (root / "grader").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lrjax."):
+                raise AssertionError(f"{path} imports {node.module}: use lrjax's public API")

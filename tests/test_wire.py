@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader._run import Outcome
-from grader._wire import handle_line, value_from_wire
+from grader.protocol._run import Outcome
+from grader.protocol._wire import handle_line, value_from_wire
 
 NONCE = "0123456789abcdef" * 2
 N = 3
