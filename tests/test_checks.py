@@ -11,7 +11,7 @@ from _exercises import COURSE, EXERCISES, NAMES, bundle, cases, mistakes, soluti
 from _reference import MISTAKES, read_mistake
 
 from grader import Case, Outcome, check, evaluate, judge, run_case
-from grader.checks import CHECKS_FILE, write_checks
+from grader.checks import CHECKS_FILE, find_bundle, write_checks
 from grader.checks._messages import GENERIC_RANK, LANGS, message, title
 from grader.protocol import case_dtype
 
@@ -28,6 +28,13 @@ def run(name, fn, **kw):
     """evaluate() against the course's declarations (hidden cases included by default)."""
     kw.setdefault("hidden", True)
     return evaluate(name, fn, course=COURSE, **kw)
+
+
+def verdicts(name, fn) -> dict:
+    """``{lang: Verdict}`` on the hidden cases: the cases run once, judged in each language."""
+    found = find_bundle(name, hidden=True, course=COURSE)
+    outcomes = [run_case(fn, c) for c in found.all_cases]
+    return {lang: judge(found, outcomes, lang=lang) for lang in LANGS}
 
 
 RIGHT = {
@@ -61,8 +68,9 @@ def right_answers():
     ]
 
 
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("hidden", [False, True], ids=["visible", "hidden"])
+@pytest.mark.parametrize(
+    ("hidden", "lang"), [(False, "en"), (True, "uk")], ids=["visible", "hidden"]
+)
 @pytest.mark.parametrize(("name", "fn"), right_answers())
 def test_right_answers_pass(name, fn, hidden, lang):
     verdict = run(name, fn, lang=lang, hidden=hidden)
@@ -71,29 +79,31 @@ def test_right_answers_pass(name, fn, hidden, lang):
     assert name in verdict.message and verdict.diagnoses == ()
 
 
-@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize(
     ("exercise", "mistake"), [pytest.param(e, m, id=f"{e.name}-{m.name}") for e, m in mistakes()]
 )
-def test_each_declared_mistake_is_diagnosed_as_itself(exercise, mistake, lang):
-    verdict = run(exercise.name, exercise.function(mistake.code), lang=lang)
-    assert verdict.diagnoses == (mistake.name,), verdict.message
-    assert mistake.title[lang] in verdict.message
-    if mistake.hint:  # right numbers: passes, with the hint after the success line
-        assert verdict.passed and verdict.message.startswith(
-            message("pass", lang, function=exercise.name, total=verdict.total)
-        )
-    else:
-        assert not verdict.passed and verdict.failed > 0
-        for word in ("input", "expected", "got"):  # the first failure: input, expected, got
-            assert f"  {message(word, lang)}:" in verdict.message
+def test_each_declared_mistake_is_diagnosed_as_itself(exercise, mistake):
+    for lang, verdict in verdicts(exercise.name, exercise.function(mistake.code)).items():
+        assert verdict.diagnoses == (mistake.name,), verdict.message
+        assert mistake.title[lang] in verdict.message
+        if mistake.hint:  # right numbers: passes, with the hint after the success line
+            assert verdict.passed and verdict.message.startswith(
+                message("pass", lang, function=exercise.name, total=verdict.total)
+            )
+        else:
+            assert not verdict.passed and verdict.failed > 0
+            for word in ("input", "expected", "got"):  # the first failure: input, expected, got
+                assert f"  {message(word, lang)}:" in verdict.message
 
 
-@pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("path", sorted(MISTAKES.glob("*.py")), ids=lambda p: p.stem)
-def test_each_generic_mistake_is_named(path, lang):
+def test_each_generic_mistake_is_named(path):
     function, diagnosis, code = read_mistake(path)
-    verdict = run(function, define(code, function), lang=lang)
+    for lang, verdict in verdicts(function, define(code, function)).items():
+        _named(function, diagnosis, lang, verdict)
+
+
+def _named(function, diagnosis, lang, verdict):
     assert not verdict.passed
     assert verdict.message.startswith(function)
     assert verdict.diagnoses == (diagnosis,), verdict.message
@@ -254,9 +264,13 @@ def test_hidden_cases_need_the_instructors_course(tmp_path, monkeypatch):
         evaluate("compute_dz", solution("compute_dz"), hidden=True)
 
 
-def test_the_course_is_found_above_the_working_folder(monkeypatch):
-    monkeypatch.chdir(COURSE / "source" / "gradient_descent_en")
+def test_the_course_is_found_above_the_working_folder(tmp_path, monkeypatch):
+    shutil.copytree(COURSE / "exercises", tmp_path / "exercises")
+    shutil.copy(COURSE / "nbgrader_config.py", tmp_path)
+    (tmp_path / "autograded" / "ada" / "gradient_descent_en").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "autograded" / "ada" / "gradient_descent_en")
     assert evaluate("compute_db", solution("compute_db"), hidden=True).passed
+    assert list((tmp_path / ".lrjax-cache").glob("compute_db-*.json"))
 
 
 # run_case: the only code that calls student functions
@@ -364,7 +378,7 @@ def test_judge_works_on_plain_outcomes_without_the_function():
 @pytest.mark.parametrize("name", ["compute_da", "propagate"])
 def test_check_prints_on_success_and_raises_on_failure(name, capsys, monkeypatch):
     monkeypatch.chdir(COURSE / "source")
-    assert check(name, solution(name), lang="uk", hidden=True) is None
+    assert check(name, solution(name), lang="uk", hidden=True, course=COURSE) is None
     out = capsys.readouterr()
     assert name in out.out and out.err == ""
     with pytest.raises(AssertionError, match=name):
@@ -381,3 +395,27 @@ def test_a_student_right_on_the_visible_cases_only_fails_the_hidden_ones():
     assert run("compute_da", fn, hidden=False).passed
     hidden = run("compute_da", fn)
     assert not hidden.passed and 0 < hidden.failed < len(cases("compute_da", hidden=True))
+
+
+def test_a_hidden_check_in_a_kernel_reuses_the_answers_of_the_one_before(tmp_path, monkeypatch):
+    """Stock nbgrader runs a kernel per notebook: the first hidden check writes the right
+    answers beside the course, the next ones read them (and give the same verdicts)."""
+    course = tmp_path / "course"
+    (course / "exercises").mkdir(parents=True)
+    (course / "nbgrader_config.py").write_text("c = get_config()\n")
+    shutil.copy(COURSE / "exercises" / "propagate.py", course / "exercises")
+    (course / "autograded" / "s").mkdir(parents=True)
+    monkeypatch.chdir(course / "autograded" / "s")
+    ex = EXERCISES["propagate"]
+    wrong = ex.function(next(m.code for m in ex.mistakes if m.name == "db_summed"))
+    first = evaluate("propagate", wrong, hidden=True)
+    (cached,) = (course / ".lrjax-cache").glob("propagate-*.json")
+    assert "mistakes" not in cached.read_text()  # the mistakes' answers: computed on demand
+    import grader.checks as checks
+
+    checks._cached_hidden.cache_clear()  # a new kernel
+    again = evaluate("propagate", wrong, hidden=True)
+    assert again.message == first.message and again.diagnoses == ("db_summed",)
+    cached.write_text("{not json")  # damaged: computed again, never trusted blindly
+    checks._cached_hidden.cache_clear()
+    assert evaluate("propagate", solution("propagate"), hidden=True).passed

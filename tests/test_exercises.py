@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _exercises import COURSE, EXERCISES, FIRST, NAMES, SECOND, cases
+from _exercises import COURSE, EXERCISES, FIRST, NAMES, SECOND, bundle, cases
 
 import lrjax
 from grader.checks import exercise_paths, find_exercise, reference
@@ -60,6 +60,21 @@ def numpy_answer(name: str, args: list):
         return w, b, np.array(costs)
     w, b, X = args
     return (_sigmoid(X @ w + b) >= 0.5).astype(np.int32)
+
+
+def answer(exercise, case):
+    """The declaration's right answer for ``case``, as the checks and the grader use it
+    (computed once per process, in the cached bundle)."""
+    found = bundle(exercise.name, hidden=True)
+    return next(w for c, w in zip(found.cases, found.wants, strict=True) if c.label == case.label)
+
+
+def test_the_bundle_holds_what_reference_computes():
+    ex = EXERCISES["propagate"]
+    for case, want in zip(cases("propagate", hidden=True), bundle("propagate", hidden=True).wants,
+                          strict=True):  # fmt: skip
+        for got, w in zip(reference(ex, case), want, strict=True):
+            np.testing.assert_array_equal(got, w)
 
 
 def numpy_reference(exercise, case):
@@ -148,7 +163,7 @@ def test_an_unknown_exercise_is_refused_with_the_names_there_are():
 @pytest.mark.parametrize(("exercise", "case"), all_cases())
 def test_reference_matches_the_lecture_formula(exercise, case):
     want = numpy_reference(exercise, case)
-    got = reference(exercise, case)
+    got = answer(exercise, case)
     got_leaves = (got,) if isinstance(got, np.ndarray) else got
     want_leaves = want if isinstance(want, tuple) else (want,)
     rtol = 2e-7 if case_dtype(case) == np.float32 else 1e-12
@@ -190,7 +205,7 @@ def test_first_references_match_jax_grad_of_the_loss(exercise, case, x64):
         g = jax.vmap(grads)(x, dz) if case.mode == "vmap" else grads(x, dz)
         want = g.w if exercise.name == "compute_dw" else g.b
     rtol = 2e-7 if case_dtype(case) == np.float32 else 1e-9
-    got = reference(exercise, case).astype(np.float64)
+    got = answer(exercise, case).astype(np.float64)
     np.testing.assert_allclose(got, np.asarray(want), rtol=rtol, atol=1e-300)
 
 
@@ -198,7 +213,7 @@ def test_first_references_match_jax_grad_of_the_loss(exercise, case, x64):
 def test_propagate_reference_matches_jax_grad_of_the_cost(exercise, case, x64):
     w, b, X, Y = (jnp.asarray(np.asarray(a, np.float64)) for a in case.args)
     grad = jax.grad(lambda w, b: lrjax.cost(lrjax.Params(w, b), X, Y), argnums=(0, 1))(w, b)
-    dw, db, _ = reference(exercise, case)
+    dw, db, _ = answer(exercise, case)
     rtol = 2e-6 if case_dtype(case) == np.float32 else 1e-9
     np.testing.assert_allclose(dw.astype(np.float64), grad[0], rtol=rtol, atol=1e-7)
     np.testing.assert_allclose(float(db), float(grad[1]), rtol=rtol, atol=1e-7)

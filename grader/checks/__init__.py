@@ -8,14 +8,18 @@ instructor has.
 """
 
 import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 
 from grader.checks._bundle import (
     CHECKS_FILE,
+    FORMAT,
     Bundle,
     Catalogued,
     bundle,
+    implementations,
     read_checks,
     reference,
     write_checks,
@@ -54,6 +58,46 @@ def course_bundle(course, name: str, *, hidden: bool) -> Bundle:
     return _course_bundle(str(path.resolve()), path.stat().st_mtime_ns, hidden)
 
 
+CACHE = ".lrjax-cache"  # under the course root: hidden answers for stock nbgrader's kernels
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_hidden(path: str, mtime_ns: int, cache: str) -> Bundle:
+    """The hidden bundle, its right answers read from (or written to) ``cache``: stock
+    nbgrader starts a kernel per notebook, and each would compute them again. Only the
+    notebook checks use it; the secure grader computes its own (a student's code runs
+    with the instructor's rights under stock nbgrader, and could write this file)."""
+    exercise = load_exercise(path)
+    try:
+        data = json.loads(Path(cache).read_text(encoding="utf-8"))
+        return Bundle.from_json(data, impls=implementations(exercise))
+    except (OSError, ValueError, KeyError):
+        pass
+    found = bundle(exercise, hidden=True)
+    try:
+        Path(cache).parent.mkdir(exist_ok=True)
+        tmp = Path(f"{cache}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(found.to_json(mistakes=False), allow_nan=True), "utf-8")
+        os.replace(tmp, cache)  # whole or not at all: kernels may run side by side
+    except OSError:
+        pass  # a read-only course: computed every time, still right
+    return found
+
+
+def _hidden_with_cache(root, name: str) -> Bundle:
+    import jax
+
+    import lrjax
+
+    path = exercise_paths(root).get(name)
+    if path is None:
+        find_exercise(root, name)  # raises KeyError with the list of exercises
+    key = hashlib.sha256(path.read_bytes())
+    key.update(f"{FORMAT} {lrjax.__version__} {jax.__version__}".encode())
+    cache = Path(root) / CACHE / f"{name}-{key.hexdigest()[:16]}.json"
+    return _cached_hidden(str(path.resolve()), path.stat().st_mtime_ns, str(cache))
+
+
 @functools.lru_cache(maxsize=64)
 def _file_bundles(path: str, mtime_ns: int) -> dict:
     return read_checks(path)
@@ -84,6 +128,8 @@ def find_bundle(name: str, *, hidden: bool = False, course=None) -> Bundle:
             else (f"no {CHECKS_FILE} in {os.getcwd()}: run the notebook from its assignment folder")
         )
         raise FileNotFoundError(f"Cannot check {name}: {where}")
+    if hidden and course is None:  # a test cell's hidden check, e.g. under nbgrader autograde
+        return _hidden_with_cache(root, name)
     return course_bundle(root, name, hidden=hidden)
 
 

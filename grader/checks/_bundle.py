@@ -80,8 +80,9 @@ class Bundle:
             }
         return self._mistakes[i]
 
-    def to_json(self) -> dict:
-        """Everything a student's check needs, every mistake's answer included."""
+    def to_json(self, *, mistakes: bool = True) -> dict:
+        """Everything a student's check needs, every mistake's answer included (or left
+        to be computed on demand, ``mistakes=False``, for a cache beside the declarations)."""
         return {
             "name": self.name,
             "args": list(self.args),
@@ -96,10 +97,16 @@ class Bundle:
                 {
                     "case": {**case_to_wire(c), "label": c.label},
                     "want": tree_to_wire(want),
-                    "mistakes": {
-                        k: [tree_to_wire(v) for v in vs]
-                        for k, vs in self.mistake_outputs(i).items()
-                    },
+                    **(
+                        {
+                            "mistakes": {
+                                k: [tree_to_wire(v) for v in vs]
+                                for k, vs in self.mistake_outputs(i).items()
+                            }
+                        }
+                        if mistakes
+                        else {}
+                    ),
                 }
                 for i, (c, want) in enumerate(zip(self.cases, self.wants, strict=True))
             ],
@@ -107,8 +114,9 @@ class Bundle:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Bundle":
-        """The bundle :meth:`to_json` wrote."""
+    def from_json(cls, data: dict, *, impls: tuple = ()) -> "Bundle":
+        """The bundle :meth:`to_json` wrote; ``impls`` (from :func:`implementations`)
+        computes the mistakes' answers that were not written."""
 
         def case(w):
             return Case(w["function"], args_from_wire(w["args"]), w["mode"], w["label"],
@@ -130,8 +138,11 @@ class Bundle:
             probes=tuple(case(w) for w in data["probes"]),
             _mistakes=[
                 {k: [tree_from_wire(v) for v in vs] for k, vs in r["mistakes"].items()}
+                if "mistakes" in r
+                else None
                 for r in rows
             ],
+            _impls=impls,
         )
 
 
@@ -240,11 +251,17 @@ def bundle(exercise: Exercise, *, hidden: bool = False) -> Bundle:
         wants=tuple(reference(exercise, c) for c in cases),
         probes=exercise.probes,
         _mistakes=[None] * len(cases),
-        _impls=tuple(
-            (m.name, tuple(exercise.function(body) for body in (m.code, *m.also)))
-            for m in exercise.mistakes
-            if not m.hint
-        ),
+        _impls=implementations(exercise),
+    )
+
+
+def implementations(exercise: Exercise) -> tuple:
+    """``((mistake, (function, ...)), ...)``: every catalogued wrong implementation,
+    compiled (the hint's numbers are right: it is found by tracing, not by value)."""
+    return tuple(
+        (m.name, tuple(exercise.function(body) for body in (m.code, *m.also)))
+        for m in exercise.mistakes
+        if not m.hint
     )
 
 

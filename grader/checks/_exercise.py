@@ -8,9 +8,9 @@ secure grader, the notebook builder and the tests all read these declarations.
 """
 
 import functools
-import importlib.util
 import os
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -197,11 +197,12 @@ def load_exercise(path: str | os.PathLike) -> Exercise:
 def _load(path: str, mtime_ns: int, size: int) -> Exercise:
     path = Path(path)
     name = _module_name(path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look modules up by name
-    try:
-        spec.loader.exec_module(module)
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module  # dataclasses look their module up by name
+    try:  # compiled here, not imported: no __pycache__ is written into the course
+        code = compile(path.read_text(encoding="utf-8"), str(path), "exec")
+        exec(code, module.__dict__)
     except BaseException:
         sys.modules.pop(name, None)
         raise
