@@ -7,7 +7,7 @@ the bubblewrap sandbox (its preflight included in the time). Run it as root and 
 ordinary user to compare the two setups (as root each sandbox drops to its own uid; as a
 user it gets a user namespace):
 
-    .venv/bin/python benchmarks/bench_grader.py --students 20
+    .venv/bin/python benchmarks/bench_grader.py --students 20 [--assignment m_examples_en]
 """
 
 import argparse
@@ -35,34 +35,36 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=None, help="our grader's jobs (all cores)")
+    parser.add_argument("--assignment", default=ASSIGNMENT, help=f"default {ASSIGNMENT}")
     args = parser.parse_args()
+    name = args.assignment
     with tempfile.TemporaryDirectory() as tmp:
-        stock = make_course(Path(tmp) / "stock")
+        stock = make_course(Path(tmp) / "stock", name)
         for i in range(args.students):
-            submit(stock, f"s{i:03d}", honest_cells())
+            submit(stock, f"s{i:03d}", honest_cells(name), assignment=name)
         ours = Path(tmp) / "ours"
         shutil.copytree(stock, ours)
-        run = nbgrader(stock, "generate_assignment", ASSIGNMENT)
+        run = nbgrader(stock, "generate_assignment", name)
         if run.returncode:
             print(run.stderr[-3000:])
             return 1
         start = time.perf_counter()
-        run = nbgrader(stock, "autograde", ASSIGNMENT)
+        run = nbgrader(stock, "autograde", name)
         stock_s = time.perf_counter() - start
         if run.returncode:
             print(run.stderr[-3000:])
             return 1
-        cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(ours),
+        cmd = [sys.executable, "-m", "grader", "autograde", name, "--course", str(ours),
                "--no-progress"]  # fmt: skip
         if args.jobs:
             cmd += ["--jobs", str(args.jobs)]
         start = time.perf_counter()
         subprocess.run(cmd, check=True, capture_output=True)
         ours_s = time.perf_counter() - start
-        a, b = gradebook_scores(stock), gradebook_scores(ours)
+        a, b = gradebook_scores(stock, name), gradebook_scores(ours, name)
         agree = a == b
         who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
-        print(f"students: {args.students}, as {who}, scores agree: {agree} "
+        print(f"{name}, students: {args.students}, as {who}, scores agree: {agree} "
               f"(stock {sorted(set(a.values()))}, ours {sorted(set(b.values()))})")  # fmt: skip
         n = args.students
         print("| grader | seconds | per notebook | students per minute | speed-up |")

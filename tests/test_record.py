@@ -92,3 +92,30 @@ def test_json_entry_and_atomic_write(tmp_path):
     assert [t["grade_id"] for t in entry["tests"]] == ["test_da", "test_dz", "test_dw", "test_db"]
     write_json(tmp_path / "out.json", {"s": entry})
     assert json.loads((tmp_path / "out.json").read_text())["s"] == entry
+
+
+def test_a_new_gradebook_is_the_one_nbgrader_creates(tmp_path):
+    """The grader writes nbgrader's alembic revision itself (read with alembic's API, not
+    by starting the alembic command): the same tables and the same version row."""
+    import sqlite3
+
+    from nbgrader.api import Gradebook, get_alembic_version
+
+    from grader.secure._gradebook import alembic_head, open_gradebook
+
+    assert alembic_head() == get_alembic_version()
+    theirs = tmp_path / "theirs" / "gradebook.db"
+    theirs.parent.mkdir()
+    Gradebook(f"sqlite:///{theirs}").close()
+    (tmp_path / "ours").mkdir()
+    open_gradebook(tmp_path / "ours").close()
+
+    def shape(path):
+        with sqlite3.connect(path) as con:
+            tables = con.execute("SELECT name, sql FROM sqlite_master ORDER BY name").fetchall()
+            return tables, con.execute("SELECT version_num FROM alembic_version").fetchall()
+
+    ours_tables, ours_version = shape(tmp_path / "ours" / "gradebook.db")
+    theirs_tables, theirs_version = shape(theirs)
+    assert ours_version == theirs_version == [(alembic_head(),)]
+    assert {t for t, _ in ours_tables} == {t for t, _ in theirs_tables}

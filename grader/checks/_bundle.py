@@ -70,15 +70,17 @@ class Bundle:
         """What to run: the graded cases, then the probes."""
         return self.cases + self.probes
 
-    def mistake_outputs(self, i: int) -> dict[str, list]:
+    def mistake_outputs(self, i: int, names=None) -> dict[str, list]:
         """``{mistake: [result of each implementation (a tree, or None if it raised)]}``
-        for case ``i``, computed the first time it is asked for."""
+        for case ``i`` (only the mistakes in ``names``, when given), each computed the
+        first time it is asked for."""
         if self._mistakes[i] is None:
-            self._mistakes[i] = {
-                name: [_run_trusted(fn, self.cases[i]).value for fn in fns]
-                for name, fns in self._impls
-            }
-        return self._mistakes[i]
+            self._mistakes[i] = {}
+        done = self._mistakes[i]
+        for name, fns in self._impls:
+            if name not in done and (names is None or name in names):
+                done[name] = [_run_trusted(fn, self.cases[i]).value for fn in fns]
+        return {k: v for k, v in done.items() if names is None or k in names}
 
     def to_json(self, *, mistakes: bool = True) -> dict:
         """Everything a student's check needs, every mistake's answer included (or left

@@ -88,7 +88,7 @@ def _stacked(value):
     return value
 
 
-def _leaf_patterns(bundle, i, leaf, name, got, want) -> set[str]:
+def _leaf_patterns(bundle, i, leaf, name, got, want, alive=None) -> set[str]:
     """The empty set if one returned value is right, else every name that explains it."""
     case = bundle.cases[i]
     tol = _tol(bundle, case)
@@ -105,7 +105,7 @@ def _leaf_patterns(bundle, i, leaf, name, got, want) -> set[str]:
     ):  # fmt: skip
         return set()
     found = {"wrong_shape"} if got.shape != want.shape else {"wrong_values"}
-    for mistake, impls in bundle.mistake_outputs(i).items():
+    for mistake, impls in bundle.mistake_outputs(i, alive).items():
         for out in impls:
             if out is None:
                 continue
@@ -292,6 +292,9 @@ def judge(bundle: Bundle, outcomes: list[Outcome], *, lang: str = "en") -> Verdi
     message("pass", lang, function=function, total=0)  # fails early on an unknown lang
     graded, probes = outcomes[: len(bundle.cases)], outcomes[len(bundle.cases) :]
     whole, leafwise = {}, {}  # case index -> patterns / {leaf index: patterns}
+    # The mistakes that still explain every failing case so far, per returned value: a
+    # later case need only be compared with those (each is a run of a wrong function).
+    alive = {}
     for i, (want, outcome) in enumerate(zip(bundle.wants, graded, strict=True)):
         found = _whole_patterns(bundle, outcome)
         if found is not None:
@@ -304,9 +307,11 @@ def judge(bundle: Bundle, outcomes: list[Outcome], *, lang: str = "en") -> Verdi
         pairs = [(got, want)] if bundle.single else list(zip(got, _values(want), strict=True))
         bad = {}
         for leaf, (g, w) in enumerate(pairs):
-            found = _leaf_patterns(bundle, i, leaf, bundle.leaf_names[leaf], g, w)
+            found = _leaf_patterns(bundle, i, leaf, bundle.leaf_names[leaf], g, w,
+                                   alive.get(leaf))  # fmt: skip
             if found:
                 bad[leaf] = found
+                alive[leaf] = found & {m.name for m in bundle.catalogue}
         if bad:
             leafwise[i] = bad
     failing = sorted({*whole, *leafwise})

@@ -188,7 +188,34 @@ def open_gradebook(course: Path) -> Gradebook:
         here = str(Path(sys.executable).parent)
         os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
     with gradebook_errors(course):
-        return Gradebook(_engine_url(course))
+        url = _engine_url(course)
+        _stamp_new(gradebook_path(course))
+        return Gradebook(url)
+
+
+def alembic_head() -> str:
+    """The newest revision of nbgrader's own database migrations, read with alembic's API
+    (nbgrader gets it by running the ``alembic`` command: 3 s of start-up)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    config = Config()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+def _stamp_new(path: Path) -> None:
+    """Give a gradebook that has no tables yet the ``alembic_version`` row nbgrader writes
+    when it creates one, so nbgrader's Gradebook (which then creates every other table)
+    does not start the ``alembic`` command to learn it. A gradebook with tables is left
+    alone."""
+    with contextlib.closing(sqlite3.connect(path, timeout=lock_wait_s())) as con:
+        with con:
+            if con.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]:
+                return
+            con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            con.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (alembic_head(),))
 
 
 def db_url(course: Path) -> str:
