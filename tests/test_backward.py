@@ -50,7 +50,7 @@ def _problems(draw):
     return X, w, b, y
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(_problems())
 def test_batch_matches_jax_grad_float64(problem):
     X, w, b, y = problem
@@ -63,7 +63,7 @@ def test_batch_matches_jax_grad_float64(problem):
     np.testing.assert_allclose(mine.db, auto.b, rtol=1e-10, atol=1e-10 * scale)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(_problems())
 def test_batch_matches_jax_grad_float32(problem):
     X, w, b, y = problem

@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
 NB = f"{NOTEBOOK}.ipynb"
 
 
-WAIT = 8  # seconds the grader waits for a gradebook lock here (LRJAX_GRADEBOOK_WAIT), not 30
+WAIT = 4  # seconds the grader waits for a gradebook lock here (LRJAX_GRADEBOOK_WAIT), not 30
 
 
 def _cmd(course, *extra, assignment=ASSIGNMENT):
@@ -171,10 +171,10 @@ def test_gradebook_locked_for_the_whole_run_waits_then_writes_nothing(tmp_path):
 
 
 def _start_slow_class(course, out, *extra):
-    """The real CLI grading an honest student, then a slow one (6 s in a solution cell),
+    """The real CLI grading an honest student, then a slow one (3 s in a solution cell),
     one sandbox at a time; returned once the first is recorded (in the JSON)."""
     submit(course, "a_honest", honest_cells())
-    slow = honest_cells()["compute_da"] + "\nimport time\ntime.sleep(6)\n"
+    slow = honest_cells()["compute_da"] + "\nimport time\ntime.sleep(3)\n"
     submit(course, "z_slow", dict(honest_cells(), compute_da=slow))
     proc = subprocess.Popen(_cmd(course, "--jobs", "1", "--json", str(out), *extra), env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -187,7 +187,7 @@ def _start_slow_class(course, out, *extra):
     pytest.fail(f"a_honest was not recorded: {proc.communicate()}")
 
 
-@pytest.mark.parametrize("hold", [12, 300], ids=["released_after_12s", "held_to_the_end"])
+@pytest.mark.parametrize("hold", [7, 300], ids=["released_after_7s", "held_to_the_end"])
 def test_gradebook_locked_mid_run(tmp_path, hold):
     course = make_course(tmp_path / "course")
     out = course / "out.json"
@@ -198,7 +198,7 @@ def test_gradebook_locked_mid_run(tmp_path, hold):
     finally:
         proc.kill()
         _stop(locker)
-    if hold < 300:  # waited for the lock (held about 4 s more), then recorded everyone
+    if hold < 300:  # waited for the lock (held about 2 s more), then recorded everyone
         assert proc.returncode == 0, stderr[-3000:]
         assert gradebook_scores(course) == {"a_honest": 10.0, "z_slow": 10.0}
         assert set(json.loads(out.read_text())) == {"a_honest", "z_slow"}

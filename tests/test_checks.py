@@ -63,15 +63,22 @@ RIGHT = {
 
 
 def right_answers():
-    return [pytest.param(n, solution(n), id=f"{n}-solution") for n in NAMES] + [
-        pytest.param(n, fn, id=f"{n}-{i}") for n, fns in RIGHT.items() for i, fn in enumerate(fns)
+    """Each declared solution, visible cases (English) and hidden ones (Ukrainian); the
+    other right answers on the hidden cases, which include the visible ones."""
+    solutions = [
+        pytest.param(n, solution(n), hidden, lang, id=f"{n}-solution-{kind}")
+        for n in NAMES
+        for hidden, lang, kind in ((False, "en", "visible"), (True, "uk", "hidden"))
     ]
+    others = [
+        pytest.param(n, fn, True, "en", id=f"{n}-{i}")
+        for n, fns in RIGHT.items()
+        for i, fn in enumerate(fns)
+    ]
+    return solutions + others
 
 
-@pytest.mark.parametrize(
-    ("hidden", "lang"), [(False, "en"), (True, "uk")], ids=["visible", "hidden"]
-)
-@pytest.mark.parametrize(("name", "fn"), right_answers())
+@pytest.mark.parametrize(("name", "fn", "hidden", "lang"), right_answers())
 def test_right_answers_pass(name, fn, hidden, lang):
     verdict = run(name, fn, lang=lang, hidden=hidden)
     assert verdict.passed, verdict.message

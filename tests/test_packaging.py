@@ -136,10 +136,11 @@ def test_what_students_install_holds_no_hidden_case_or_reference(wheel):
     assert not [n for n in names if "exercises" in n or "assignments" in n or n.endswith(".json")]
     from _exercises import EXERCISES  # the course's declarations, read here for comparison
 
-    for ex in EXERCISES.values():
-        assert ex.formula.encode() not in text, ex.name
-        for mistake in ex.mistakes:
-            assert mistake.code.encode() not in text, (ex.name, mistake.name)
+    for ex in EXERCISES.values():  # the solutions and wrong implementations, and the labels
+        for code in (ex.solution, *(m.code for m in ex.mistakes)):
+            assert code.encode() not in text, ex.name
+        for case in ex.hidden:
+            assert f'"{case.label}"'.encode() not in text, (ex.name, case.label)
 
 
 @pytest.fixture(scope="module")

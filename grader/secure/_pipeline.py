@@ -3,9 +3,10 @@
 Once per run: preflight; then for every submission: collect -> extract -> sandbox ->
 compare -> score -> record. Why this order (and why each step lives where it does):
 
-0. ``preflight`` grades the source's own solution in the same sandbox before anything is
-   written or any student file is read: if the machine cannot sandbox, or the sandbox
-   cannot run an honest answer, no student is graded at all (and none gets a zero);
+0. ``preflight`` grades the source's own solution in the same sandbox, the first task of
+   the pool, and must pass before anything is written: if the machine cannot sandbox, or
+   the sandbox cannot run an honest answer, no student is recorded at all (and none gets
+   a zero). The students' sandboxes start beside it on the free cores; their results wait;
 1. ``collect`` reads the SOURCE notebook first, so everything that decides a grade
    (graded cells, points, the function each test checks) is fixed before any student
    file is opened;
@@ -174,8 +175,6 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     if json_out is not None:
         hidden.append(str(_json_folder(json_out)))
     _gradebook.check_gradebook(course)
-    _preflight.run(sources, limits=limits, isolation=isolation, hidden=hidden, audit=audit)
-    _gradebook.ensure_assignment(course, assignment, sources)
     prepared = _prepare(course, assignment, sources)
     if students is not None:
         wanted = set(students)
@@ -184,32 +183,48 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     for job in prepared:
         per_student.setdefault(job.student, []).append(job)
     results, done = {}, {}
-    bar = _progress(len(prepared), progress)
-    with _gradebook.open_gradebook(course) as gb, ThreadPoolExecutor(max_workers=jobs) as pool:
-        how = (limits, hidden, isolation, audit)
+    how = (limits, hidden, isolation, audit)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        # The preflight is the pool's first task; the students' sandboxes start beside it
+        # (a free core would otherwise wait), but nothing is written until it has passed.
+        preflight = pool.submit(_preflight.run, sources, limits=limits, isolation=isolation,
+                                hidden=hidden, audit=audit)  # fmt: skip
         futures = [pool.submit(_grade_one, job, *how) for job in prepared]
         try:
-            for future in as_completed(futures):
-                ran = future.result()
-                student = ran.job.student
-                done.setdefault(student, []).append(_finish(ran))
-                if len(done[student]) == len(per_student[student]):
-                    scores = sorted(done[student], key=lambda s: s.notebook)
-                    jobs_of = per_student[student]
-                    results[student] = _record_student(gb, course, assignment, jobs_of, scores)
-                    if json_out is not None:
-                        _record.write_json(json_out, results)
-                bar.update(1)
-        except _gradebook.RecordError as exc:
+            preflight.result()
+            _gradebook.ensure_assignment(course, assignment, sources)
+            with _gradebook.open_gradebook(course) as gb:
+                _record_all(gb, course, assignment, futures, per_student, results, done,
+                            json_out, _progress(len(prepared), progress))  # fmt: skip
+        except BaseException:
             for future in futures:  # sandboxes not started yet never start
                 future.cancel()
-            exc.recorded = sorted(s for s, e in results.items() if e["status"] != "grader_error")
             raise
-        finally:
-            bar.close()
     if json_out is not None:
         _record.write_json(json_out, results)
     return dict(sorted(results.items()))
+
+
+def _record_all(gb, course, assignment, futures, per_student, results, done, json_out, bar):
+    """Steps 4-6 for each submission as its sandbox finishes; a student is recorded once
+    all their notebooks are graded."""
+    try:
+        for future in as_completed(futures):
+            ran = future.result()
+            student = ran.job.student
+            done.setdefault(student, []).append(_finish(ran))
+            if len(done[student]) == len(per_student[student]):
+                scores = sorted(done[student], key=lambda s: s.notebook)
+                jobs_of = per_student[student]
+                results[student] = _record_student(gb, course, assignment, jobs_of, scores)
+                if json_out is not None:
+                    _record.write_json(json_out, results)
+            bar.update(1)
+    except _gradebook.RecordError as exc:
+        exc.recorded = sorted(s for s, e in results.items() if e["status"] != "grader_error")
+        raise
+    finally:
+        bar.close()
 
 
 def _json_folder(json_out) -> Path:
