@@ -22,10 +22,10 @@ from _grader_course import (
 pytestmark = pytest.mark.slow
 
 
-def _grade(course, *extra):
+def _grade(course, *extra, env=None):
     cmd = [sys.executable, "-m", "grader", "autograde", ASSIGNMENT, "--course", str(course),
            "--timeout", "60", "--memory", "2048", *extra]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,14 @@ def course(tmp_path_factory):
     wrong = dict(honest_cells(), compute_dw="def compute_dw(x, dz):\n    return dz\n")
     submit(course, "bob", wrong)
     (course / "submitted" / "carol" / ASSIGNMENT).mkdir(parents=True)  # handed in nothing
-    run = _grade(course, "--json", str(course / "out.json"), "--jobs", "2")
+    # a persistent JAX cache as stock nbgrader's kernels get it (nbgrader_config.py): the
+    # grader must neither load compiled code from it nor write any
+    cache = course / ".lrjax-cache" / "jax"
+    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(cache),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}  # fmt: skip
+    run = _grade(course, "--json", str(course / "out.json"), "--jobs", "2", env=env)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert not cache.exists()
     return course, run
 
 

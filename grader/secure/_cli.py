@@ -75,8 +75,19 @@ def _rerun(args, students) -> str:
     return shlex.join(cmd)
 
 
+# A persistent JAX cache holds compiled machine code: the trusted process never loads one
+# (a student's code under stock nbgrader could have written it; nbgrader_config.py sets it
+# for stock nbgrader's kernels).
+_UNTRUSTED_ENV = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                  "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")  # fmt: skip
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
+    for name in _UNTRUSTED_ENV:
+        os.environ.pop(name, None)
+    if "jax" in sys.modules:  # imported before main() ran (in-process callers, tests)
+        sys.modules["jax"].config.update("jax_compilation_cache_dir", None)
     args = _parser().parse_args(argv)
     if args.command == "checks":
         return _checks(args)
