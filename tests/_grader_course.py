@@ -100,12 +100,13 @@ def submit(course: Path, student: str, cells: dict | None = None, *, edit=None,
     return folder / f"{notebook_of(assignment)}.ipynb"
 
 
-def nbgrader(course: Path, *args, limit_mb=None, timeout=None):
-    """Run the real ``nbgrader`` CLI in ``course`` (optionally under an outer prlimit)."""
+def nbgrader(course: Path, *args, limit_mb=None, timeout=None, env=None):
+    """Run the real ``nbgrader`` CLI in ``course`` (optionally under an outer prlimit, with
+    ``env`` added to this process's environment)."""
     cmd = [sys.executable, "-m", "nbgrader", *args, "--force"]
     if limit_mb is not None:
         cmd = ["prlimit", f"--as={limit_mb << 20}", "--nproc=4000", "--", *cmd]
-    env = dict(os.environ)  # nbgrader runs `alembic`, which lives next to this interpreter
+    env = {**os.environ, **(env or {})}  # nbgrader runs `alembic`, next to this interpreter
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=timeout,
                           check=False, env=env)  # fmt: skip
