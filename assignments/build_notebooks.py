@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from grader.checks import CHECKS_FILE, course_bundle, find_exercise, write_checks
+from grader.checks._bundle import checks_json
 
 ROOT = Path(__file__).resolve().parent
 LANGS = ("en", "uk")
@@ -100,27 +101,16 @@ def test_id(name: str) -> str:
 
 def solution_cell(exercise, lang: str) -> str:
     """The solution cell: signature, docstring, the stub's lines, the solution."""
-    body = "\n".join(f"    {line}" if line else "" for line in exercise.solution.splitlines())
-    stub = "".join(f"    {line}\n" for line in exercise.stub.splitlines())
-    return (
-        f"def {exercise.signature()}:\n"
-        f'    """{exercise.doc[lang]}"""\n'
-        f"{stub}"
-        "    ### BEGIN SOLUTION\n"
-        f"{body}\n"
-        "    ### END SOLUTION"
-    )
+    lines = [f'"""{exercise.doc[lang]}"""', *exercise.stub.splitlines(), "### BEGIN SOLUTION",
+             exercise.solution, "### END SOLUTION"]  # fmt: skip
+    return exercise.source("\n".join(lines)).rstrip("\n")
 
 
 def solution_code(assignment: str = "gradient_descent", root: Path = ROOT) -> dict[str, str]:
     """The right answers as plain functions, ``{"compute_da": "def compute_da...", ...}``:
     what a student who gets everything right writes (the demo and the tests use it)."""
-    out = {}
-    for name in exercises_of(assignment, root):
-        ex = find_exercise(root, name)
-        body = "\n".join(f"    {line}" if line else "" for line in ex.solution.splitlines())
-        out[name] = f"def {ex.signature()}:\n{body}\n"
-    return out
+    exercises = (find_exercise(root, name) for name in exercises_of(assignment, root))
+    return {ex.name: ex.source(ex.solution) for ex in exercises}
 
 
 def points(assignment: str = "gradient_descent", root: Path = ROOT) -> dict[str, float]:
@@ -234,8 +224,7 @@ def main(argv=None) -> int:
             if args.check:
                 if not path.exists() or path.read_text(encoding="utf-8") != text:
                     stale.append(str(path))
-                fresh = {"format": 1, "exercises": {b.name: b.to_json() for b in data}}
-                fresh = json.loads(json.dumps(fresh, allow_nan=True))
+                fresh = json.loads(json.dumps(checks_json(data), allow_nan=True))
                 old = json.loads(checks.read_text(encoding="utf-8")) if checks.exists() else None
                 if old is None or not same_numbers(old, fresh):
                     stale.append(str(checks))

@@ -45,6 +45,14 @@ def _course_bundle(path: str, mtime_ns: int, hidden: bool) -> Bundle:
     return bundle(load_exercise(path), hidden=hidden)
 
 
+def _declaration(course, name: str) -> Path:
+    """The file that declares exercise ``name`` (KeyError naming those there are)."""
+    path = exercise_paths(course).get(name)
+    if path is None:
+        find_exercise(course, name)  # raises KeyError with the list of exercises
+    return path
+
+
 def course_bundle(course, name: str, *, hidden: bool) -> Bundle:
     """The bundle of exercise ``name`` from a course's declaration (computed once per
     version of the file).
@@ -52,9 +60,7 @@ def course_bundle(course, name: str, *, hidden: bool) -> Bundle:
     Raises:
         KeyError: the course declares no such exercise.
     """
-    path = exercise_paths(course).get(name)
-    if path is None:
-        find_exercise(course, name)  # raises KeyError with the list of exercises
+    path = _declaration(course, name)
     return _course_bundle(str(path.resolve()), path.stat().st_mtime_ns, hidden)
 
 
@@ -89,9 +95,7 @@ def _hidden_with_cache(root, name: str) -> Bundle:
 
     import lrjax
 
-    path = exercise_paths(root).get(name)
-    if path is None:
-        find_exercise(root, name)  # raises KeyError with the list of exercises
+    path = _declaration(root, name)
     key = hashlib.sha256(path.read_bytes())
     key.update(f"{FORMAT} {lrjax.__version__} {jax.__version__}".encode())
     cache = Path(root) / CACHE / f"{name}-{key.hexdigest()[:16]}.json"

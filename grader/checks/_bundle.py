@@ -14,9 +14,9 @@ import numpy as np
 from grader.checks._exercise import Exercise
 from grader.protocol import (
     Case,
-    args_from_wire,
     as_tree,
     case_dtype,
+    case_from_wire,
     case_to_wire,
     run_case,
     tree_from_wire,
@@ -74,8 +74,6 @@ class Bundle:
         """``{mistake: [result of each implementation (a tree, or None if it raised)]}``
         for case ``i`` (only the mistakes in ``names``, when given), each computed the
         first time it is asked for."""
-        if self._mistakes[i] is None:
-            self._mistakes[i] = {}
         done = self._mistakes[i]
         for name, fns in self._impls:
             if name not in done and (names is None or name in names):
@@ -119,11 +117,6 @@ class Bundle:
     def from_json(cls, data: dict, *, impls: tuple = ()) -> "Bundle":
         """The bundle :meth:`to_json` wrote; ``impls`` (from :func:`implementations`)
         computes the mistakes' answers that were not written."""
-
-        def case(w):
-            return Case(w["function"], args_from_wire(w["args"]), w["mode"], w["label"],
-                        tuple(w["static"]))  # fmt: skip
-
         rows = data["cases"]
         return cls(
             name=data["name"],
@@ -135,13 +128,11 @@ class Bundle:
             tolerance={k: tuple(v) for k, v in data["tolerance"].items()},
             overrides=data["overrides"],
             catalogue=tuple(Catalogued(**c) for c in data["catalogue"]),
-            cases=tuple(case(r["case"]) for r in rows),
+            cases=tuple(case_from_wire(r["case"]) for r in rows),
             wants=tuple(tree_from_wire(r["want"]) for r in rows),
-            probes=tuple(case(w) for w in data["probes"]),
+            probes=tuple(case_from_wire(w) for w in data["probes"]),
             _mistakes=[
-                {k: [tree_from_wire(v) for v in vs] for k, vs in r["mistakes"].items()}
-                if "mistakes" in r
-                else None
+                {k: [tree_from_wire(v) for v in vs] for k, vs in r.get("mistakes", {}).items()}
                 for r in rows
             ],
             _impls=impls,
@@ -252,7 +243,7 @@ def bundle(exercise: Exercise, *, hidden: bool = False) -> Bundle:
         cases=cases,
         wants=tuple(reference(exercise, c) for c in cases),
         probes=exercise.probes,
-        _mistakes=[None] * len(cases),
+        _mistakes=[{} for _ in cases],
         _impls=implementations(exercise),
     )
 
@@ -267,9 +258,14 @@ def implementations(exercise: Exercise) -> tuple:
     )
 
 
+def checks_json(bundles: list[Bundle]) -> dict:
+    """The content of an assignment's ``checks.json``: its exercises' visible bundles."""
+    return {"format": FORMAT, "exercises": {b.name: b.to_json() for b in bundles}}
+
+
 def write_checks(path, bundles: list[Bundle]) -> None:
-    """Write the ``checks.json`` of an assignment: its exercises' visible bundles."""
-    data = {"format": FORMAT, "exercises": {b.name: b.to_json() for b in bundles}}
+    """Write the ``checks.json`` of an assignment (:func:`checks_json`)."""
+    data = checks_json(bundles)
     text = json.dumps(data, indent=1, ensure_ascii=False, allow_nan=True, sort_keys=True)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text + "\n")

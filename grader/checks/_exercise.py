@@ -10,6 +10,7 @@ secure grader, the notebook builder and the tests all read these declarations.
 import functools
 import os
 import sys
+import textwrap
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -154,8 +155,7 @@ class Exercise:
 
     def source(self, body: str) -> str:
         """A whole function with this signature and ``body`` (the solution, a mistake)."""
-        lines = "\n".join(f"    {line}" if line.strip() else "" for line in body.splitlines())
-        return f"def {self.signature()}:\n{lines}\n"
+        return f"def {self.signature()}:\n{textwrap.indent(body, '    ')}\n"
 
     def function(self, body: str) -> Callable:
         """``body`` compiled into a function, as the notebook would define it."""

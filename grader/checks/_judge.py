@@ -66,9 +66,10 @@ def _tol(bundle: Bundle, case: Case):
     return tuple(bundle.tolerance[np.dtype(case_dtype(case)).name])
 
 
-def _normalise(bundle: Bundle, want, value):
-    """``value`` arranged like ``want`` (a tuple in ``want``'s order), or None if its
-    structure cannot be matched (wrong number of values, other keys)."""
+def _normalise(bundle: Bundle, value):
+    """``value`` as the function's result: one array, or a tuple of arrays in the order of
+    the returned names; None if its structure does not match (wrong number of values,
+    other keys)."""
     if bundle.single:
         return value if isinstance(value, np.ndarray) else None
     names = bundle.leaf_names
@@ -88,11 +89,12 @@ def _stacked(value):
     return value
 
 
-def _leaf_patterns(bundle, i, leaf, name, got, want, alive=None) -> set[str]:
-    """The empty set if one returned value is right, else every name that explains it."""
+def _leaf_patterns(bundle, i, leaf, got, want, alive=None) -> set[str]:
+    """The empty set if returned value ``leaf`` of case ``i`` is right, else every name
+    that explains it."""
     case = bundle.cases[i]
     tol = _tol(bundle, case)
-    exact = name in bundle.exact
+    exact = bundle.leaf_names[leaf] in bundle.exact
     if got.dtype.kind not in "biuf":
         return {"not_float"}
     if not exact and got.dtype.kind != "f":
@@ -109,7 +111,7 @@ def _leaf_patterns(bundle, i, leaf, name, got, want, alive=None) -> set[str]:
         for out in impls:
             if out is None:
                 continue
-            wrong = out if bundle.single else _normalise(bundle, want, out)
+            wrong = out if bundle.single else _normalise(bundle, out)
             if wrong is None:
                 continue
             target = wrong if bundle.single else wrong[leaf]
@@ -191,8 +193,8 @@ def _show(bundle: Bundle, tree) -> str:
     """A right or returned tree: ``-0.2``, ``dw = [...], db = 0.1`` or ``(1.0, [2.0])``."""
     if isinstance(tree, np.ndarray):
         return _fmt(tree)
-    if not bundle.single and _normalise(bundle, tree, tree) is not None:
-        values = _normalise(bundle, tree, tree)
+    values = None if bundle.single else _normalise(bundle, tree)
+    if values is not None:
         return ", ".join(f"{n} = {_fmt(v)}" for n, v in zip(bundle.leaf_names, values,
                                                               strict=True))  # fmt: skip
     if isinstance(tree, dict):
@@ -300,15 +302,14 @@ def judge(bundle: Bundle, outcomes: list[Outcome], *, lang: str = "en") -> Verdi
         if found is not None:
             whole[i] = found
             continue
-        got = _normalise(bundle, want, outcome.value)
+        got = _normalise(bundle, outcome.value)
         if got is None:
             whole[i] = {"wrong_structure"}
             continue
         pairs = [(got, want)] if bundle.single else list(zip(got, _values(want), strict=True))
         bad = {}
         for leaf, (g, w) in enumerate(pairs):
-            found = _leaf_patterns(bundle, i, leaf, bundle.leaf_names[leaf], g, w,
-                                   alive.get(leaf))  # fmt: skip
+            found = _leaf_patterns(bundle, i, leaf, g, w, alive.get(leaf))
             if found:
                 bad[leaf] = found
                 alive[leaf] = found & {m.name for m in bundle.catalogue}
@@ -339,7 +340,7 @@ def judge(bundle: Bundle, outcomes: list[Outcome], *, lang: str = "en") -> Verdi
         if not bundle.single and right:
             wrong = ", ".join(bundle.leaf_names[k] for k in leaves)
             lines.append(message("leaves_status", lang, right=", ".join(right), wrong=wrong))
-        got_tree = _normalise(bundle, want, outcome.value)
+        got_tree = _normalise(bundle, outcome.value)
         chosen = {}  # pattern -> the leaves it explains, in order
         for leaf in leaves:
             pattern = _best(bundle, [bad[leaf] for bad in leafwise.values() if leaf in bad])

@@ -36,13 +36,12 @@ def _arg_to_wire(a) -> dict:
         return {"py": type(a).__name__, "value": a}
     if not isinstance(a, (np.ndarray, np.generic)) or np.asarray(a).dtype.kind not in "biuf":
         raise TypeError(f"a case argument must be an array or a number, not {type(a).__name__}")
+    return {**_array_to_wire(a), "scalar": isinstance(a, np.generic)}
+
+
+def _array_to_wire(a) -> dict:
     arr = np.asarray(a)
-    return {
-        "dtype": arr.dtype.str,
-        "shape": list(arr.shape),
-        "data": arr.tolist(),
-        "scalar": isinstance(a, np.generic),
-    }
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "data": arr.tolist()}
 
 
 def case_to_wire(case: Case) -> dict:
@@ -69,10 +68,10 @@ def args_from_wire(wire: list) -> tuple:
 
 
 def case_from_wire(wire: dict) -> Case:
-    """The child's copy of a case (no label: the child never needs one)."""
-    return Case(
-        wire["function"], args_from_wire(wire["args"]), wire["mode"], "", tuple(wire["static"])
-    )
+    """A case :func:`case_to_wire` encoded (trusted data: the parent's, or checks.json);
+    the label only when the wire carries one (the child's copy needs none)."""
+    args = args_from_wire(wire["args"])
+    return Case(wire["function"], args, wire["mode"], wire.get("label", ""), tuple(wire["static"]))
 
 
 def tree_to_wire(tree):
@@ -83,8 +82,7 @@ def tree_to_wire(tree):
         return {"seq": [tree_to_wire(x) for x in tree]}
     if isinstance(tree, dict):
         return {"map": [[k, tree_to_wire(v)] for k, v in tree.items()]}
-    arr = np.asarray(tree)
-    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "data": arr.tolist()}
+    return _array_to_wire(tree)
 
 
 def outcome_to_wire(outcome: Outcome, nonce: str, i: int) -> dict:
