@@ -1,4 +1,4 @@
-"""Build the course's notebooks (English and Ukrainian) from plans, prose and exercises.
+"""Build the course's notebooks, in English or Ukrainian, from plans, prose and exercises.
 
 Each assignment has a plan (``plans/<assignment>.py``: the order of the cells and the
 code cells, written once), prose per language (``prose/<assignment>/<lang>.md``) and
@@ -8,10 +8,16 @@ points and tests; only the prose and the feedback language differ. Beside each n
 goes ``checks.json``: the visible cases of its exercises with their answers, which the
 students' checks read (nothing hidden is in it).
 
+A course is taught in one language: each assignment is one nbgrader assignment
+(``source/gradient_descent/``), one gradebook column, built in the language the
+instructor chose. The committed course is English; both languages are built and tested.
+
 Usage::
 
-    python assignments/build_notebooks.py          # write every notebook and checks.json
-    python assignments/build_notebooks.py --check  # exit 1 if a committed file differs
+    python assignments/build_notebooks.py                  # rewrite source/ (same language)
+    python assignments/build_notebooks.py --lang uk        # the course in Ukrainian
+    python assignments/build_notebooks.py --lang uk --out DIR  # a new course root in DIR
+    python assignments/build_notebooks.py --check          # exit 1 if a committed file differs
 
 Prose file format: ``<!-- cell: NAME -->`` starts a Markdown cell; after
 ``<!-- strings -->`` come ``key: value`` lines used as ``«key»`` in code cells.
@@ -22,6 +28,7 @@ import importlib.util
 import json
 import math
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -32,7 +39,9 @@ from grader.checks._bundle import checks_json
 
 ROOT = Path(__file__).resolve().parent
 LANGS = ("en", "uk")
-ASSIGNMENTS = ("gradient_descent", "m_examples")  # in teaching order  # in teaching order
+ASSIGNMENTS = ("gradient_descent", "m_examples")  # in teaching order
+# The line above a solution; nbgrader's stub (nbgrader_config.py) replaces the solution.
+YOUR_CODE = {"en": "# YOUR CODE HERE", "uk": "# ВАШ КОД ТУТ"}
 
 
 def plan(assignment: str, root: Path = ROOT):
@@ -101,8 +110,8 @@ def test_id(name: str) -> str:
 
 def solution_cell(exercise, lang: str) -> str:
     """The solution cell: signature, docstring, the stub's lines, the solution."""
-    lines = [f'"""{exercise.doc[lang]}"""', *exercise.stub.splitlines(), "### BEGIN SOLUTION",
-             exercise.solution, "### END SOLUTION"]  # fmt: skip
+    lines = [f'"""{exercise.doc[lang]}"""', *exercise.stub.splitlines(), YOUR_CODE[lang],
+             "### BEGIN SOLUTION", exercise.solution, "### END SOLUTION"]  # fmt: skip
     return exercise.source("\n".join(lines)).rstrip("\n")
 
 
@@ -178,14 +187,57 @@ def build(assignment: str, lang: str, root: Path = ROOT) -> nbformat.NotebookNod
     return nb
 
 
-def folder(assignment: str, lang: str, root: Path = ROOT) -> Path:
-    """The source folder of ``assignment`` in ``lang`` under a course root."""
-    return root / "source" / f"{assignment}_{lang}"
+def folder(assignment: str, root: Path = ROOT) -> Path:
+    """The source folder of ``assignment`` under a course root."""
+    return root / "source" / assignment
 
 
-def notebook_path(assignment: str, lang: str, root: Path = ROOT) -> Path:
-    """Where the notebook of ``assignment`` in ``lang`` lives under a course root."""
-    return folder(assignment, lang, root) / plan(assignment, root).NOTEBOOK
+def notebook_path(assignment: str, course: Path = ROOT, root: Path = ROOT) -> Path:
+    """Where the notebook of ``assignment`` (as ``root``'s plan names it) lives under the
+    course root ``course``."""
+    return folder(assignment, course) / plan(assignment, root).NOTEBOOK
+
+
+def course_lang(root: Path = ROOT) -> str:
+    """The language the course under ``root`` was built in (English when not built yet).
+
+    Raises:
+        ValueError: its notebooks are in different languages (built by hand?).
+    """
+    found = set()
+    for assignment in ASSIGNMENTS:
+        path = notebook_path(assignment, root)
+        if path.exists():
+            nb = json.loads(path.read_text(encoding="utf-8"))
+            found.add(nb.get("metadata", {}).get("lrjax", {}).get("lang", "en"))
+    if len(found) > 1:
+        raise ValueError(f"{root / 'source'} mixes the languages {sorted(found)}: rebuild it "
+                         "with --lang en or --lang uk")  # fmt: skip
+    return found.pop() if found else "en"
+
+
+def write_course(lang: str, out: Path, root: Path = ROOT) -> list[Path]:
+    """Write every assignment of the course in ``lang`` under the course root ``out``
+    (its notebooks and checks.json; with ``out`` not ``root``, also the config and the
+    exercises, so that ``out`` is a course of its own).
+
+    Returns:
+        The notebooks written.
+    """
+    out = Path(out)
+    if out.resolve() != root.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / "nbgrader_config.py", out / "nbgrader_config.py")
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(root / "exercises", out / "exercises", dirs_exist_ok=True, ignore=ignore)
+    written = []
+    for assignment in ASSIGNMENTS:
+        path = notebook_path(assignment, out, root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(assignment, lang, root), encoding="utf-8")
+        write_checks(path.parent / CHECKS_FILE, checks_data(assignment, root))
+        written.append(path)
+    return written
 
 
 def render(assignment: str, lang: str, root: Path = ROOT) -> str:
@@ -211,32 +263,45 @@ def same_numbers(a, b, rtol: float = 1e-6) -> bool:
     return a == b
 
 
+def stale_files(course: Path = ROOT, root: Path = ROOT) -> list[str]:
+    """The notebooks and checks.json of the course root ``course`` that differ from a
+    fresh build from ``root``'s plans, prose and exercises (in the language ``course``
+    was built in)."""
+    lang, stale = course_lang(course), []
+    for assignment in ASSIGNMENTS:
+        path, text = notebook_path(assignment, course, root), render(assignment, lang, root)
+        checks = folder(assignment, course) / CHECKS_FILE
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(str(path))
+        fresh = json.loads(json.dumps(checks_json(checks_data(assignment, root)), allow_nan=True))
+        old = json.loads(checks.read_text(encoding="utf-8")) if checks.exists() else None
+        if old is None or not same_numbers(old, fresh):
+            stale.append(str(checks))
+    return stale
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a file is out of date")
+    parser.add_argument("--lang", choices=LANGS,
+                        help="the course's language (default: the one source/ is in)")  # fmt: skip
+    parser.add_argument("--out", type=Path, help="write a new course root here (default: rewrite "
+                        "this course's source/)")  # fmt: skip
     args = parser.parse_args(argv)
-    stale = []
-    for assignment in ASSIGNMENTS:
-        data = checks_data(assignment)
-        for lang in LANGS:
-            path, text = notebook_path(assignment, lang), render(assignment, lang)
-            checks = folder(assignment, lang) / CHECKS_FILE
-            if args.check:
-                if not path.exists() or path.read_text(encoding="utf-8") != text:
-                    stale.append(str(path))
-                fresh = json.loads(json.dumps(checks_json(data), allow_nan=True))
-                old = json.loads(checks.read_text(encoding="utf-8")) if checks.exists() else None
-                if old is None or not same_numbers(old, fresh):
-                    stale.append(str(checks))
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
-                write_checks(checks, data)
-                print(f"wrote {path} and {checks.name}")
-    if stale:
-        print(f"out of date (run python {Path(__file__).name}): {', '.join(stale)}",
-              file=sys.stderr)  # fmt: skip
-        return 1
+    if args.check:
+        stale = stale_files()
+        if stale:
+            print(f"out of date (run python {Path(__file__).name}): {', '.join(stale)}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        return 0
+    try:
+        lang = args.lang or course_lang()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for path in write_course(lang, args.out or ROOT):
+        print(f"wrote {path} and {CHECKS_FILE} ({lang})")
     return 0
 
 

@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_notebooks import ASSIGNMENTS, ROOT, points, solution_code, test_id
 
 from grader._course import (
-    assignment_name,
     autograded,
     cell_outputs,
     copy_course,
@@ -51,27 +50,26 @@ def students(assignment: str) -> tuple[dict[str, dict[str, str]], str]:
     return {"ada_correct": right, "bob_mistake": {**right, name: wrong}, "cy_untouched": {}}, name
 
 
-def run(course: Path, lang: str, assignment: str) -> str:
+def run(course: Path, assignment: str) -> str:
     """Release, submit, autograde one assignment; return the score table as text."""
-    name = assignment_name(lang, assignment)
-    run_nbgrader(course, "generate_assignment", name, "--force")
-    release = released(course, lang, assignment)
+    run_nbgrader(course, "generate_assignment", assignment, "--force")
+    release = released(course, assignment)
     sample, wrong = students(assignment)
     for student, code in sample.items():
-        submit(course, lang, student, inject(release, code), assignment)
-    run_nbgrader(course, "autograde", name, "--force")
-    table = scores(course, lang, assignment)
+        submit(course, student, inject(release, code), assignment)
+    run_nbgrader(course, "autograde", assignment, "--force")
+    table = scores(course, assignment)
     maxima = points(assignment)
     graded = list(maxima)
     width = max(9, *(len(g) + 2 for g in graded))
     header = f"{'student':<14}" + "".join(f"{g:>{width}}" for g in graded) + f"{'total':>9}"
     maximum = f"{'(max)':<14}" + "".join(f"{maxima[g]:>{width}g}" for g in graded)
-    lines = [f"== {name} ==", header, maximum + f"{sum(maxima.values()):>9g}"]
+    lines = [f"== {assignment} ==", header, maximum + f"{sum(maxima.values()):>9g}"]
     for student in sorted(table):
         row = table[student]
         lines.append(f"{student:<14}" + "".join(f"{row[g]:>{width}g}" for g in graded)
                      + f"{row['total']:>9g}")  # fmt: skip
-    feedback = cell_outputs(autograded(course, lang, "bob_mistake", assignment), test_id(wrong))
+    feedback = cell_outputs(autograded(course, "bob_mistake", assignment), test_id(wrong))
     lines += ["", f"What bob_mistake saw under {test_id(wrong)}:", feedback.strip(), ""]
     return "\n".join(lines)
 
@@ -83,9 +81,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lrjax-course-") as tmp:
-        course = copy_course(args.keep.resolve() if args.keep else Path(tmp))
+        course = copy_course(args.keep.resolve() if args.keep else Path(tmp), lang=args.lang)
         for assignment in ASSIGNMENTS:
-            print(run(course, args.lang, assignment), flush=True)
+            print(run(course, assignment), flush=True)
     print(f"(course demo: {time.perf_counter() - start:.0f} s)")
     return 0
 

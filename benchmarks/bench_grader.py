@@ -7,7 +7,7 @@ the bubblewrap sandbox (its preflight included in the time). Run it as root and 
 ordinary user to compare the two setups (as root each sandbox drops to its own uid; as a
 user it gets a user namespace):
 
-    .venv/bin/python benchmarks/bench_grader.py --students 20 [--assignment m_examples_en]
+    .venv/bin/python benchmarks/bench_grader.py --students 20 [--assignment m_examples]
 """
 
 import argparse

@@ -5,6 +5,7 @@ nbgrader step runs the real ``nbgrader`` command of this Python environment in
 a subprocess, from the course root, exactly as an instructor would.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -17,19 +18,23 @@ COURSE = Path(__file__).resolve().parent.parent / "assignments"
 FIRST = "gradient_descent"  # the first assignment: the default of every chore below
 
 
-def assignment_name(lang: str, assignment: str = FIRST) -> str:
-    """The nbgrader assignment of ``assignment`` in ``lang``, e.g. ``gradient_descent_uk``."""
-    return f"{assignment}_{lang}"
-
-
 def notebook(assignment: str = FIRST) -> str:
     """The notebook file of an assignment (named after it): ``gradient_descent.ipynb``."""
     return f"{assignment}.ipynb"
 
 
-def copy_course(dst: Path, src: Path = COURSE) -> Path:
+def builder(src: Path = COURSE):
+    """The course's notebook builder (``assignments/build_notebooks.py``) as a module."""
+    path = src / "build_notebooks.py"
+    spec = importlib.util.spec_from_file_location("_lrjax_build_notebooks", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def copy_course(dst: Path, src: Path = COURSE, *, lang: str | None = None) -> Path:
     """Copy the course (config, ``exercises/`` and ``source/`` only, no working folders)
-    into ``dst``.
+    into ``dst``; with ``lang``, its notebooks are built in that language instead.
 
     Returns:
         ``dst``, now an nbgrader course root.
@@ -37,9 +42,12 @@ def copy_course(dst: Path, src: Path = COURSE) -> Path:
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "nbgrader_config.py", dst / "nbgrader_config.py")
-    shutil.copytree(src / "source", dst / "source", dirs_exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(src / "exercises", dst / "exercises", dirs_exist_ok=True, ignore=ignore)
+    if lang is None:
+        shutil.copytree(src / "source", dst / "source", dirs_exist_ok=True)
+    else:
+        builder(src).write_course(lang, dst, src)
     return dst
 
 
@@ -71,9 +79,9 @@ def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Com
     return proc
 
 
-def released(course: Path, lang: str, assignment: str = FIRST) -> nbformat.NotebookNode:
-    """The released (student) notebook of ``lang``; run ``generate_assignment`` first."""
-    path = course / "release" / assignment_name(lang, assignment) / notebook(assignment)
+def released(course: Path, assignment: str = FIRST) -> nbformat.NotebookNode:
+    """The released (student) notebook; run ``generate_assignment`` first."""
+    path = course / "release" / assignment / notebook(assignment)
     return nbformat.read(path, as_version=4)
 
 
@@ -96,25 +104,21 @@ def inject(nb: nbformat.NotebookNode, code: dict[str, str]) -> nbformat.Notebook
     return nb
 
 
-def submit(
-    course: Path, lang: str, student: str, nb: nbformat.NotebookNode, assignment: str = FIRST
-) -> Path:
+def submit(course: Path, student: str, nb: nbformat.NotebookNode, assignment: str = FIRST) -> Path:
     """Place ``nb`` as ``student``'s submission, where ``nbgrader autograde`` looks."""
-    folder = course / "submitted" / student / assignment_name(lang, assignment)
+    folder = course / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, folder / notebook(assignment))
     return folder / notebook(assignment)
 
 
-def autograded(
-    course: Path, lang: str, student: str, assignment: str = FIRST
-) -> nbformat.NotebookNode:
-    """The notebook nbgrader executed for ``student``, with its outputs."""
-    path = course / "autograded" / student / assignment_name(lang, assignment)
+def autograded(course: Path, student: str, assignment: str = FIRST) -> nbformat.NotebookNode:
+    """The notebook nbgrader graded for ``student``, with its outputs."""
+    path = course / "autograded" / student / assignment
     return nbformat.read(path / notebook(assignment), as_version=4)
 
 
-def scores(course: Path, lang: str, assignment: str = FIRST) -> dict[str, dict[str, float]]:
+def scores(course: Path, assignment: str = FIRST) -> dict[str, dict[str, float]]:
     """Points per graded cell for every student, read from ``gradebook.db``.
 
     Returns:
@@ -124,7 +128,7 @@ def scores(course: Path, lang: str, assignment: str = FIRST) -> dict[str, dict[s
 
     out = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for sub in gb.assignment_submissions(assignment_name(lang, assignment)):
+        for sub in gb.assignment_submissions(assignment):
             nb = gb.find_submission_notebook(assignment, sub.assignment.name, sub.student.id)
             row = {grade.name: float(grade.score) for grade in nb.grades}
             row["total"] = float(sub.score)

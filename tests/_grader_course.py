@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "gradient_descent_en"
+ASSIGNMENT = "gradient_descent"
 NOTEBOOK = "gradient_descent"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 _SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
@@ -41,8 +41,8 @@ def _meta(cell):
 
 
 def notebook_of(assignment: str) -> str:
-    """The notebook's name (no ``.ipynb``): the assignment without its language."""
-    return assignment.rsplit("_", 1)[0]
+    """The notebook's name (no ``.ipynb``): the assignment's own."""
+    return assignment
 
 
 def source_notebook(assignment=ASSIGNMENT):

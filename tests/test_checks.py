@@ -256,15 +256,14 @@ def test_the_checks_json_beside_a_notebook_gives_the_same_verdicts(tmp_path, mon
 
 def test_checks_json_holds_only_the_visible_cases():
     for assignment in ("gradient_descent", "m_examples"):
-        for lang in LANGS:
-            path = COURSE / "source" / f"{assignment}_{lang}" / CHECKS_FILE
-            for name, entry in json.loads(path.read_text())["exercises"].items():
-                labels = [row["case"]["label"] for row in entry["cases"]]
-                assert labels == [c.label for c in cases(name)], name  # visible, in order
+        path = COURSE / "source" / assignment / CHECKS_FILE
+        for name, entry in json.loads(path.read_text())["exercises"].items():
+            labels = [row["case"]["label"] for row in entry["cases"]]
+            assert labels == [c.label for c in cases(name)], name  # visible, in order
 
 
 def test_hidden_cases_need_the_instructors_course(tmp_path, monkeypatch):
-    shutil.copy(COURSE / "source" / "gradient_descent_en" / CHECKS_FILE, tmp_path)
+    shutil.copy(COURSE / "source" / "gradient_descent" / CHECKS_FILE, tmp_path)
     monkeypatch.chdir(tmp_path)
     assert evaluate("compute_dz", solution("compute_dz")).passed
     with pytest.raises(FileNotFoundError, match="only in the instructor's course"):
@@ -274,8 +273,8 @@ def test_hidden_cases_need_the_instructors_course(tmp_path, monkeypatch):
 def test_the_course_is_found_above_the_working_folder(tmp_path, monkeypatch):
     shutil.copytree(COURSE / "exercises", tmp_path / "exercises")
     shutil.copy(COURSE / "nbgrader_config.py", tmp_path)
-    (tmp_path / "autograded" / "ada" / "gradient_descent_en").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path / "autograded" / "ada" / "gradient_descent_en")
+    (tmp_path / "autograded" / "ada" / "gradient_descent").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "autograded" / "ada" / "gradient_descent")
     assert evaluate("compute_db", solution("compute_db"), hidden=True).passed
     assert list((tmp_path / ".lrjax-cache").glob("compute_db-*.json"))
 

@@ -25,7 +25,6 @@ from _reference import MISTAKES, read_mistake
 from nbclient import NotebookClient
 
 from grader._course import (
-    assignment_name,
     autograded,
     cell_outputs,
     copy_course,
@@ -91,24 +90,24 @@ def points(assignment: str) -> dict[str, float]:
 
 def _grade(root: Path, assignment: str, lang: str) -> dict:
     """Release, submit, grade with stock nbgrader, then with the secure grader."""
-    course = copy_course(root)
-    name = assignment_name(lang, assignment)
+    course = copy_course(root, lang=lang)
+    name = assignment
     source = course / "source" / name / f"{assignment}.ipynb"
     # validate runs the whole notebook once more: once per assignment is enough (same cells)
     validate = run_nbgrader(course, "validate", str(source)) if lang == "en" else None
     run_nbgrader(course, "generate_assignment", name, "--force")
-    release = released(course, lang, assignment)
+    release = released(course, assignment)
     right = builder().solution_code(assignment)
-    submit(course, lang, "source", nbformat.read(source, as_version=4), assignment)
-    submit(course, lang, "untouched", release, assignment)
+    submit(course, "source", nbformat.read(source, as_version=4), assignment)
+    submit(course, "untouched", release, assignment)
     wrong = groups(assignment, lang)
     for student, mistakes in wrong.items():
         code = {**right, **{n: c for n, (_, c, _) in mistakes.items()}}
         if "gradient_descent" in code and "gradient_descent" not in mistakes:
             code["gradient_descent"] = ALONE
-        submit(course, lang, student, inject(release, code), assignment)
+        submit(course, student, inject(release, code), assignment)
     autograde = run_nbgrader(course, "autograde", name, "--force")  # raises if it fails
-    stock = scores(course, lang, assignment)
+    stock = scores(course, assignment)
     out = course / "secure.json"
     secure = subprocess.run(
         [sys.executable, "-m", "grader", "autograde", name, "--course", str(course),
@@ -190,7 +189,7 @@ def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
             assert "raise NotImplementedError()" in source
         if grade_id.startswith("test_"):
             assert f'lang="{graded["lang"]}"' in source
-    folder = graded["course"] / "release" / assignment_name(graded["lang"], graded["assignment"])
+    folder = graded["course"] / "release" / graded["assignment"]
     assert sorted(p.name for p in folder.iterdir()) == [
         "checks.json",
         f"{graded['assignment']}.ipynb",
@@ -208,7 +207,7 @@ def test_both_graders_agree_on_every_student(graded):
 
 
 def test_a_correct_solution_writes_nothing_to_stderr(graded):
-    nb = autograded(graded["course"], graded["lang"], "source", graded["assignment"])
+    nb = autograded(graded["course"], "source", graded["assignment"])
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             kinds = {(o.output_type, o.get("name")) for o in cell.outputs}
@@ -216,7 +215,7 @@ def test_a_correct_solution_writes_nothing_to_stderr(graded):
 
 
 def test_autograde_restores_and_runs_the_hidden_tests(graded):
-    nb = autograded(graded["course"], graded["lang"], "source", graded["assignment"])
+    nb = autograded(graded["course"], "source", graded["assignment"])
     for grade_id in graded["points"]:
         function = next(c.metadata["lrjax"]["checks"] for c in nb.cells
                         if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)  # fmt: skip
@@ -239,7 +238,7 @@ def test_the_kernel_is_this_environments_python(tmp_path):
 def test_the_untouched_release_scores_zero_and_says_why(graded):
     lang = graded["lang"]
     assert graded["stock"]["untouched"] == {**dict.fromkeys(graded["points"], 0.0), "total": 0.0}
-    nb = autograded(graded["course"], lang, "untouched", graded["assignment"])
+    nb = autograded(graded["course"], "untouched", graded["assignment"])
     line = message("diagnosis", lang, title=title("not_implemented", lang), advice="").strip()
     for grade_id in graded["points"]:
         assert line in cell_outputs(nb, grade_id)
@@ -257,7 +256,7 @@ def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
         }
         want["total"] = sum(want.values())
         assert graded["stock"][student] == want, student
-        nb = autograded(graded["course"], lang, student, graded["assignment"])
+        nb = autograded(graded["course"], student, graded["assignment"])
         for name, (diagnosis, _, _) in mistakes.items():
             ex = EXERCISES[name]
             own = next((m.title[lang] for m in ex.mistakes if m.name == diagnosis), None)

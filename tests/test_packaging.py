@@ -36,7 +36,7 @@ assert float(history[-1]) < float(history[0]) / 2, history
 assert float(lrjax.accuracy(params, X, y)) == 1.0
 import shutil
 import grader
-shutil.copy({str(REPO / "assignments" / "source" / "gradient_descent_en" / "checks.json")!r}, ".")
+shutil.copy({str(REPO / "assignments" / "source" / "gradient_descent" / "checks.json")!r}, ".")
 grader.check("compute_dz", lambda a, y: a - y)  # from checks.json, as in a student's folder
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {JUPYTER!r})
 assert not loaded, f"importing lrjax or grader loaded {{loaded}}"
@@ -175,7 +175,7 @@ def test_lrjax_alone_grading_names_the_missing_extra(alone, tmp_path, course, en
     argv = [alone / "bin" / "lrjax-grade"] if entry == "lrjax-grade" else [
         alone / "bin" / "python", "-m", "grader"]  # fmt: skip
     graded = _run(
-        [*argv, "autograde", "gradient_descent_en", "--course", course, "--no-progress"],
+        [*argv, "autograde", "gradient_descent", "--course", course, "--no-progress"],
         env=_clean_env(alone),
         cwd=tmp_path,
     )
@@ -223,7 +223,7 @@ def test_without_nbgrader_the_grader_names_the_extra(course, tmp_path):
     )
     assert "MissingGraderDependency" in imported.stderr and FIX in imported.stderr
     graded = _run(
-        [sys.executable, "-c", CLI, "autograde", "gradient_descent_en", "--course", course,
+        [sys.executable, "-c", CLI, "autograde", "gradient_descent", "--course", course,
          "--no-progress"],
         cwd=tmp_path,
     )  # fmt: skip

@@ -44,11 +44,12 @@ def draw_graph(ax):
     ax.text(5.19, 1.15, "dz = a - y", color="tab:red", ha="center")
     ax.text(7.71, 1.15, "da", color="tab:red", ha="center")
     for name, text in (("w1", "dw1 = x1·dz"), ("w2", "dw2 = x2·dz"), ("b", "db = dz")):
-        ax.text(0.45, ys[name] - 0.38, text, color="tab:red", fontsize=10)
+        # left of the node, where no arrow goes
+        ax.text(-0.4, ys[name], text, color="tab:red", ha="right", va="center", fontsize=10)
     ax.text(5.3, 3.6, "«forward_label» →", color="0.3", ha="center", fontsize=11)
     ax.text(5.3, 0.3, "← «backward_label»", color="tab:red", ha="center",
             fontsize=11)
-    ax.set_xlim(-0.6, 9.8)
+    ax.set_xlim(-1.7, 9.8)
     ax.set_ylim(-0.7, 4.6)
     ax.axis("off")
 
