@@ -11,6 +11,7 @@
 
 from grader.checks import (
     LANGS,
+    CheckFailed,
     Exercise,
     Mistake,
     Verdict,
@@ -25,6 +26,7 @@ from grader.protocol import Case, Outcome, run_case
 __all__ = [
     "LANGS",
     "Case",
+    "CheckFailed",
     "Exercise",
     "Mistake",
     "Outcome",

@@ -1,6 +1,7 @@
 """The checks: right answers pass, every catalogued mistake is named, in both languages."""
 
 import json
+import re
 import shutil
 
 import jax
@@ -311,9 +312,37 @@ def test_run_case_turns_exceptions_into_data():
         raise ZeroDivisionError("no")
 
     out = run_case(boom, cases("compute_db")[0])
-    assert out == Outcome(value=None, type_name="", error="ZeroDivisionError: no")
+    assert (out.value, out.type_name) == (None, "")
+    first, where = out.error.splitlines()
+    assert first == "ZeroDivisionError: no"
+    assert re.fullmatch(r'line \d+, in boom: raise ZeroDivisionError\("no"\)', where)
     not_callable = run_case(None, cases("compute_db")[0])
     assert not_callable.error.startswith("TypeError")
+
+
+@pytest.mark.parametrize("mode", ["call", "jit", "vmap"])
+def test_an_error_in_the_students_code_shows_their_lines_not_ours(mode):
+    """The student's frames (innermost last), none of JAX's or the grader's; an error
+    without a message has no stray colon."""
+
+    def helper(dz):
+        raise NotImplementedError
+
+    def compute_db(dz):
+        return helper(dz)
+
+    case = next(c for c in cases("compute_db") if c.mode == mode)
+    lines = run_case(compute_db, case).error.splitlines()
+    assert lines[0] == "NotImplementedError"
+    assert [re.sub(r"line \d+, ", "", line) for line in lines[1:]] == [
+        "in compute_db: return helper(dz)",
+        "in helper: raise NotImplementedError",
+    ]
+    verdict = judge(bundle("compute_db"), [run_case(compute_db, c) for c in
+                                           bundle("compute_db").all_cases])  # fmt: skip
+    got = verdict.message.split("got:", 1)[1].splitlines()
+    assert got[0].strip() == "raised NotImplementedError"
+    assert re.fullmatch(r" +at line \d+, in helper: raise NotImplementedError", got[2])
 
 
 @pytest.mark.parametrize("mode", ["call", "jit", "vmap"])

@@ -155,17 +155,33 @@ def evaluate(name: str, fn, *, lang: str = "en", hidden: bool = False, course=No
     return judge(found, [run_case(fn, c) for c in found.all_cases], lang=lang)
 
 
+class CheckFailed(AssertionError):
+    """A check that did not pass; its message is the whole report (the diagnosis, the
+    input, what was expected and what came back).
+
+    IPython shows an exception through its ``_render_traceback_()`` when it has one. Here
+    that is the message alone: the frames of the checking code above it would only push
+    the diagnosis out of sight. A notebook, nbgrader's Validate, formgrader and the
+    feedback HTML all show the error output's traceback lines, so all four show the
+    message first. An error raised inside the student's function is reported in the
+    message with the student's own lines (``at line 4, in compute_dz: ...``).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return str(self).splitlines()
+
+
 def check(name: str, fn, *, lang: str = "en", hidden: bool = False, course=None) -> None:
     """The test cell's check: print the verdict when ``fn`` passes, else raise it.
 
     Returns None, so that a test cell shows nothing but the message.
 
     Raises:
-        AssertionError: with the diagnosis, if any case fails.
+        CheckFailed: (an AssertionError) with the diagnosis, if any case fails.
     """
     verdict = evaluate(name, fn, lang=lang, hidden=hidden, course=course)
     if not verdict.passed:
-        raise AssertionError(verdict.message)
+        raise CheckFailed(verdict.message)
     print(verdict.message)  # stdout only: nbgrader zeroes a test cell that writes to stderr
 
 
@@ -175,6 +191,7 @@ __all__ = [
     "LANGS",
     "Bundle",
     "Catalogued",
+    "CheckFailed",
     "Exercise",
     "Mistake",
     "Verdict",

@@ -139,7 +139,7 @@ def _whole_patterns(bundle: Bundle, outcome: Outcome) -> set[str] | None:
     if outcome.error is not None:
         if outcome.error.startswith("NotImplementedError"):
             return {"not_implemented"}
-        if outcome.error.split(":", 1)[0] in TRACER_ERRORS:
+        if outcome.error.partition("\n")[0].split(":", 1)[0] in TRACER_ERRORS:
             return {"tracer"}
         return {"raised"}
     if outcome.value is None:
@@ -209,11 +209,15 @@ def _how(case: Case, lang: str) -> str:
 
 
 def _got(bundle: Bundle, outcome: Outcome, lang: str) -> str:
+    """The result as the "got" line shows it; an error is its first line, then a line per
+    frame of the student's code (``at line 4, in compute_dz: return a / 0``)."""
     if outcome.error is not None:
-        error = outcome.error.strip().splitlines()[0] if outcome.error.strip() else ""
+        error, *where = outcome.error.strip().splitlines() or [""]
         if len(error) > _ERROR_SHOWN:
             error = error[:_ERROR_SHOWN] + " ..."
-        return message("raised", lang, error=error)
+        lines = [message("raised", lang, error=error)]
+        lines += [message("raised_at", lang, where=w.strip()[:_ERROR_SHOWN]) for w in where]
+        return "\n".join(lines)
     if outcome.value is None:
         return outcome.type_name
     if isinstance(outcome.value, np.ndarray):
@@ -362,7 +366,8 @@ def judge(bundle: Bundle, outcomes: list[Outcome], *, lang: str = "en") -> Verdi
         message("first_failure", lang, how=_how(case, lang)),
         f"  {message('input', lang) + ':':<{width}} {inputs}",
         f"  {message('expected', lang) + ':':<{width}} {_show(bundle, want)}",
-        f"  {message('got', lang) + ':':<{width}} {_got(bundle, outcome, lang)}",
+        f"  {message('got', lang) + ':':<{width}} "
+        + _got(bundle, outcome, lang).replace("\n", "\n" + " " * (width + 3)),
     ]
     return Verdict(function, False, "\n".join(lines), len(failing), total, tuple(names))
 

@@ -6,6 +6,12 @@ trusted parent as plain data (:mod:`grader.protocol._wire`).
 """
 
 import contextlib
+import functools
+import importlib.util
+import linecache
+import os
+import sysconfig
+import traceback
 import warnings
 
 import numpy as np
@@ -29,8 +35,49 @@ def type_name(obj) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
+_STUDENT_FRAMES = 3  # the innermost frames of the student's own code shown with an error
+
+
+@functools.cache
+def _library_roots() -> tuple[str, ...]:
+    """Folders whose code is not the student's: the Python installation (standard library,
+    site-packages), this package's folder and the packages the checks run through,
+    wherever they are installed."""
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for name in ("jax", "jaxlib", "numpy", "lrjax"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None and spec.submodule_search_locations:
+            roots.update(spec.submodule_search_locations)
+    return tuple(os.path.join(os.path.realpath(r), "") for r in roots)
+
+
+def _student_lines(exc: BaseException) -> list[str]:
+    """``line 4, in compute_dz: return a / 0`` for the innermost frames of the student's
+    code (a notebook cell, a sandbox cell) in the exception's traceback. Only those
+    frames' lines are read (from linecache, where Jupyter and the sandbox keep cells)."""
+    roots, lines = _library_roots(), []
+    try:
+        for frame, lineno in traceback.walk_tb(exc.__traceback__):
+            code = frame.f_code
+            if os.path.realpath(code.co_filename).startswith(roots):
+                continue
+            line = linecache.getline(code.co_filename, lineno).strip()
+            lines.append(f"line {lineno}, in {code.co_name}" + (f": {line}" if line else ""))
+    except Exception:  # an unreadable file must not hide the error itself
+        pass
+    return lines[-_STUDENT_FRAMES:]
+
+
 def _error(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
+    """``"TypeName: message"`` (no colon when the message is empty), then one line per
+    frame of the student's code, innermost last."""
+    said = str(exc).strip()
+    text = f"{type(exc).__name__}: {said}" if said else type(exc).__name__
+    text = "\n".join([text, *_student_lines(exc)])
     return text if len(text) <= _MAX_ERROR else text[:_MAX_ERROR] + " ..."
 
 

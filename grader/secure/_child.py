@@ -183,6 +183,7 @@ def _warm_up(protocol, np, jax, jnp) -> None:
                       ("vmap", np.ones(3, np.float64))):  # fmt: skip
         protocol.run_case(fn, protocol.Case("warm_up", (arg,), mode, "warm up"))
     protocol.run_case(fn, protocol.Case("warm_up", (np.ones(2, np.float32),), "trace"))
+    protocol.run_case(None, protocol.Case("warm_up", (), "call"))  # an error's report
     jax.grad(lambda x: jnp.sum(x * x))(jnp.ones(2))
     import encodings.idna  # noqa: F401  (so a refused socket says "socket", not "idna")
 
