@@ -51,8 +51,11 @@ def copy_course(dst: Path, src: Path = COURSE, *, lang: str | None = None) -> Pa
     return dst
 
 
-def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``nbgrader *args`` in ``course`` with this environment's executables on PATH.
+def run_nbgrader(
+    course: Path, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``nbgrader *args`` in ``course`` with this environment's executables on PATH
+    (and ``env`` added to the environment).
 
     nbgrader itself calls ``alembic`` and starts kernels with ``python``; both must
     come from this environment so that the kernels can ``import grader``.
@@ -60,7 +63,7 @@ def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Com
     Raises:
         RuntimeError: if ``check`` and nbgrader exits with an error (its output attached).
     """
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["JAX_PLATFORMS"] = "cpu"
     proc = subprocess.run(

@@ -1,14 +1,18 @@
-"""The whole course -- both assignments, both languages -- graded by stock nbgrader (real
-kernels) and by the secure grader, in a temporary copy per (assignment, language).
+"""The whole course -- both assignments, both languages -- graded by nbgrader and by the
+secure grader, in a temporary copy per (assignment, language).
 
 Each copy gets one ``generate_assignment``, then the same class is graded twice:
-``nbgrader autograde`` (every test cell run in a kernel, hidden tests restored from the
-course's declarations) and ``python -m grader autograde`` (solution cells in sandboxes,
-cases judged in the parent). The class: the source solution, the untouched release, and
-students with mistakes: every catalogued mistake of every exercise (from its declaration)
-and every generic fixture (``tests/fixtures/mistakes``), one per exercise per student,
-half of the groups in English, the other half in Ukrainian. The kernels are this
-environment's Python: every test cell imports ``grader`` from it.
+``nbgrader autograde`` with the course's config (the solution cells in the sandbox,
+nbgrader's own scoring and gradebook) and ``python -m grader autograde`` (the same
+sandbox, its own gradebook writer). One copy is graded a third time the unsandboxed
+way, ``LRJAX_AUTOGRADE=kernel`` (every test cell run in a kernel, hidden tests restored
+from the course's declarations): the notebooks' own checks must agree too.
+
+The class: the source solution, the untouched release, and students with mistakes:
+every catalogued mistake of every exercise (from its declaration) and every generic
+fixture (``tests/fixtures/mistakes``), one per exercise per student, half of the groups
+in English, the other half in Ukrainian. The kernels are this environment's Python:
+every test cell imports ``grader`` from it.
 """
 
 import json
@@ -41,6 +45,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent / "assignments"
 LANGS = ("en", "uk")
 COMBOS = [(a, lang) for a in ("gradient_descent", "m_examples") for lang in LANGS]
+KERNEL = ("gradient_descent", "en")  # also graded in nbgrader's kernels, unsandboxed
 # A right gradient_descent that does not call the student's propagate: in a group where
 # propagate is wrong on purpose, gradient_descent must still be right on its own.
 ALONE = """def gradient_descent(w, b, X, Y, learning_rate, steps):
@@ -89,7 +94,8 @@ def points(assignment: str) -> dict[str, float]:
 
 
 def _grade(root: Path, assignment: str, lang: str) -> dict:
-    """Release, submit, grade with stock nbgrader, then with the secure grader."""
+    """Release, submit, grade with nbgrader, then with the secure grader (and, for
+    gradient_descent in English, with nbgrader's kernels)."""
     course = copy_course(root, lang=lang)
     name = assignment
     source = course / "source" / name / f"{assignment}.ipynb"
@@ -106,14 +112,21 @@ def _grade(root: Path, assignment: str, lang: str) -> dict:
         if "gradient_descent" in code and "gradient_descent" not in mistakes:
             code["gradient_descent"] = ALONE
         submit(course, student, inject(release, code), assignment)
-    autograde = run_nbgrader(course, "autograde", name, "--force")  # raises if it fails
-    stock = scores(course, assignment)
+    autograde = run_nbgrader(course, "autograde", name)  # raises if it fails
+    nbgrader_scores = scores(course, assignment)
+    notebooks = {s: autograded(course, s, assignment) for s in nbgrader_scores}
     out = course / "secure.json"
     secure = subprocess.run(
         [sys.executable, "-m", "grader", "autograde", name, "--course", str(course),
          "--json", str(out), "--no-progress"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
+    secure_notebooks = {s: autograded(course, s, assignment) for s in nbgrader_scores}
+    kernel, kernel_notebooks = None, {}
+    if (assignment, lang) == KERNEL:
+        run_nbgrader(course, "autograde", name, env={"LRJAX_AUTOGRADE": "kernel"})
+        kernel = scores(course, assignment)
+        kernel_notebooks = {s: autograded(course, s, assignment) for s in kernel}
     return {
         "assignment": assignment,
         "lang": lang,
@@ -121,7 +134,11 @@ def _grade(root: Path, assignment: str, lang: str) -> dict:
         "release": release,
         "validate": validate,
         "autograde": autograde,
-        "stock": stock,
+        "nbgrader": nbgrader_scores,
+        "notebooks": notebooks,
+        "secure_notebooks": secure_notebooks,
+        "kernel": kernel,
+        "kernel_notebooks": kernel_notebooks,
         "secure": secure,
         "secure_json": json.loads(out.read_text()) if out.exists() else {},
         "wrong": wrong,
@@ -131,7 +148,7 @@ def _grade(root: Path, assignment: str, lang: str) -> dict:
 
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory):
-    """Every (assignment, language) graded, two at a time: stock nbgrader runs one kernel
+    """Every (assignment, language) graded, two at a time: nbgrader grades one notebook
     at a time, so two gradings use the two cores."""
     roots = {c: tmp_path_factory.mktemp(f"course_{c[0]}_{c[1]}") for c in COMBOS}
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -172,7 +189,7 @@ def test_validate_passes_on_the_source_solution(everything, assignment):
 
 def test_the_secure_grader_ran_the_same_class(graded):
     assert graded["secure"].returncode == 0, graded["secure"].stdout + graded["secure"].stderr
-    assert set(graded["secure_json"]) == set(graded["stock"])
+    assert set(graded["secure_json"]) == set(graded["nbgrader"])
 
 
 def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
@@ -198,16 +215,16 @@ def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
 
 def test_the_source_solution_gets_full_marks_from_both_graders(graded):
     full = {**graded["points"], "total": 10.0}
-    assert graded["stock"]["source"] == full
+    assert graded["nbgrader"]["source"] == full
     assert secure_scores(graded)["source"] == full
 
 
 def test_both_graders_agree_on_every_student(graded):
-    assert secure_scores(graded) == graded["stock"]
+    assert secure_scores(graded) == graded["nbgrader"]
 
 
 def test_a_correct_solution_writes_nothing_to_stderr(graded):
-    nb = autograded(graded["course"], "source", graded["assignment"])
+    nb = graded["notebooks"]["source"]
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("grade"):
             kinds = {(o.output_type, o.get("name")) for o in cell.outputs}
@@ -215,7 +232,7 @@ def test_a_correct_solution_writes_nothing_to_stderr(graded):
 
 
 def test_autograde_restores_and_runs_the_hidden_tests(graded):
-    nb = autograded(graded["course"], "source", graded["assignment"])
+    nb = graded["notebooks"]["source"]
     for grade_id in graded["points"]:
         function = next(c.metadata["lrjax"]["checks"] for c in nb.cells
                         if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)  # fmt: skip
@@ -237,8 +254,8 @@ def test_the_kernel_is_this_environments_python(tmp_path):
 
 def test_the_untouched_release_scores_zero_and_says_why(graded):
     lang = graded["lang"]
-    assert graded["stock"]["untouched"] == {**dict.fromkeys(graded["points"], 0.0), "total": 0.0}
-    nb = autograded(graded["course"], "untouched", graded["assignment"])
+    assert graded["nbgrader"]["untouched"] == {**dict.fromkeys(graded["points"], 0.0), "total": 0.0}
+    nb = graded["notebooks"]["untouched"]
     line = message("diagnosis", lang, title=title("not_implemented", lang), advice="").strip()
     for grade_id in graded["points"]:
         assert line in cell_outputs(nb, grade_id)
@@ -255,8 +272,8 @@ def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
             for grade_id, points in graded["points"].items()
         }
         want["total"] = sum(want.values())
-        assert graded["stock"][student] == want, student
-        nb = autograded(graded["course"], student, graded["assignment"])
+        assert graded["nbgrader"][student] == want, student
+        nb = graded["notebooks"][student]
         for name, (diagnosis, _, _) in mistakes.items():
             ex = EXERCISES[name]
             own = next((m.title[lang] for m in ex.mistakes if m.name == diagnosis), None)
@@ -267,3 +284,26 @@ def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
             for output in (cell_outputs(nb, test_id(name)),
                            secure_feedback(graded, student, test_id(name))):  # fmt: skip
                 assert named in output and name in output, (student, name, output)
+
+
+def test_nbgrader_and_the_secure_grader_write_the_same_feedback(graded):
+    """The autograded notebooks of both: same test-cell outputs, same kept outputs."""
+    for student, nb in graded["notebooks"].items():
+        other = graded["secure_notebooks"][student]
+        for ours, theirs in zip(nb.cells, other.cells, strict=True):
+            if ours.cell_type == "code" and ours.metadata.get("nbgrader", {}).get("grade"):
+                assert [dict(o) for o in ours.outputs] == [dict(o) for o in theirs.outputs]
+
+
+def test_nbgraders_kernels_agree_with_the_sandbox(everything):
+    """The unsandboxed way (LRJAX_AUTOGRADE=kernel): the notebook's own test cells, run in
+    kernels, give every student the same points and name the same mistakes."""
+    graded = everything[KERNEL]
+    assert graded["kernel"] == graded["nbgrader"]
+    lang = graded["lang"]
+    for student, mistakes in graded["wrong"].items():
+        for name in mistakes:
+            test_id = builder().test_id(name)
+            ours = cell_outputs(graded["notebooks"][student], test_id)
+            theirs = cell_outputs(graded["kernel_notebooks"][student], test_id)
+            assert ours.splitlines()[:2] == theirs.splitlines()[:2], (student, name, lang)

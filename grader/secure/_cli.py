@@ -82,12 +82,18 @@ _UNTRUSTED_ENV = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE
                   "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES")  # fmt: skip
 
 
-def main(argv=None) -> int:
-    """Run the command line; returns the exit status (see the module docstring)."""
+def drop_untrusted_jax_cache() -> None:
+    """Make this process compile its own JAX programs (the references): forget the
+    persistent cache that the environment or an already imported JAX points at."""
     for name in _UNTRUSTED_ENV:
         os.environ.pop(name, None)
     if "jax" in sys.modules:  # imported before main() ran (in-process callers, tests)
         sys.modules["jax"].config.update("jax_compilation_cache_dir", None)
+
+
+def main(argv=None) -> int:
+    """Run the command line; returns the exit status (see the module docstring)."""
+    drop_untrusted_jax_cache()
     args = _parser().parse_args(argv)
     if args.command == "checks":
         return _checks(args)

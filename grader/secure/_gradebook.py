@@ -259,6 +259,25 @@ def _complete(saved, source) -> bool:
     return len(saved.submissions) > 0 or wanted <= {c.name for c in saved.source_cells}
 
 
+def course_config(course: Path):
+    """The course's ``nbgrader_config.py`` as a traitlets Config (empty if there is none).
+
+    It is the instructor's file, loaded as nbgrader loads it; what it does to the
+    environment (the kernels' JAX cache) is undone: this process stays as it was.
+    """
+    from traitlets.config import Config
+    from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+    saved = dict(os.environ)
+    try:
+        return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    except ConfigFileNotFound:
+        return Config()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def _ensure_assignment(course, assignment, sources) -> None:
     from nbgrader.preprocessors import ClearSolutions, SaveCells
 
@@ -268,6 +287,7 @@ def _ensure_assignment(course, assignment, sources) -> None:
         gb.update_or_create_assignment(assignment)
         known = {nb.name for nb in gb.find_assignment(assignment).notebooks
                  if nb.name not in by_name or _complete(nb, by_name[nb.name])}  # fmt: skip
+    config = course_config(course)  # the stub nbgrader releases (ClearSolutions.code_stub)
     for source in sources:
         if source.name in known:
             continue
@@ -276,7 +296,7 @@ def _ensure_assignment(course, assignment, sources) -> None:
         nb = copy.deepcopy(source.nb)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nb, resources = ClearSolutions().preprocess(nb, resources)
+            nb, resources = ClearSolutions(config=config).preprocess(nb, resources)
             SaveCells().preprocess(nb, resources)
 
 

@@ -23,7 +23,8 @@ import nbformat
 from grader.secure._gradebook import EXIT_WRITE, RecordError, no_space_error, submission_timestamp
 
 
-def _feedback_outputs(test, lang_fail="AssertionError"):
+def feedback_outputs(test, lang_fail="CheckFailed"):
+    """A test cell's outputs: the verdict on stdout, or an error output if it failed."""
     if test.passed:
         return [nbformat.v4.new_output("stream", name="stdout", text=test.feedback + "\n")]
     return [
@@ -33,13 +34,45 @@ def _feedback_outputs(test, lang_fail="AssertionError"):
     ]
 
 
+SAFE_DATA = ("text/plain", "image/png", "image/jpeg")  # inert in any browser
+
+
+def safe_outputs(outputs) -> list:
+    """The outputs of a cell that may be shown to the instructor and the student: streams,
+    errors, and displayed data reduced to :data:`SAFE_DATA` (an output left with none of
+    it is dropped).
+
+    Args:
+        outputs: a code cell's ``outputs`` (nbformat 4).
+
+    Returns:
+        A new list.
+    """
+    kept = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind in ("stream", "error"):
+            kept.append(copy.deepcopy(out))
+        elif kind in ("display_data", "execute_result"):
+            data = {k: v for k, v in out.get("data", {}).items() if k in SAFE_DATA}
+            if data:
+                out = copy.deepcopy(out)
+                out["data"] = data
+                out["metadata"] = {k: v for k, v in out.get("metadata", {}).items()
+                                   if k in SAFE_DATA}  # fmt: skip
+                kept.append(out)
+    return kept
+
+
 def autograded_notebook(source, student_nb, result) -> nbformat.NotebookNode:
     """The notebook nbgrader's ``generate_feedback`` reads for this student.
 
     The student's solution cells (first match per grade id) in the source's cell
-    order; every other cell from the source (the trusted test cells, with hidden tests);
-    outputs cleared, and each test cell's output is our feedback (an error output when
-    it failed, as a failing cell shows in Jupyter).
+    order; every other cell from the source (the trusted test cells, with hidden tests).
+    Each test cell's output is our feedback (an error output when it failed, as a
+    failing cell shows in Jupyter); every other code cell keeps what the student's own
+    run showed in it (matched by cell id), reduced to :func:`safe_outputs` -- their
+    plots stay in their feedback.
 
     Args:
         source: the :class:`grader.secure._collect.SourceNotebook`.
@@ -54,6 +87,8 @@ def autograded_notebook(source, student_nb, result) -> nbformat.NotebookNode:
         gid = (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
         if gid in source.solution_ids and cell.get("cell_type") == "code":
             student_cells.setdefault(gid, cell)
+    ran = {cell.get("id"): cell for cell in student_nb.cells if cell.get("cell_type") == "code"
+           and "id" in cell} if student_nb is not None else {}  # fmt: skip
     tests = {t.grade_id: t for t in result.tests}
     nb = copy.deepcopy(source.nb)
     for i, cell in enumerate(nb.cells):
@@ -61,9 +96,15 @@ def autograded_notebook(source, student_nb, result) -> nbformat.NotebookNode:
         if gid in student_cells:
             cell = nb.cells[i] = copy.deepcopy(student_cells[gid])
             cell.metadata = copy.deepcopy(source.nb.cells[i].metadata)
-        if cell.cell_type == "code":
-            cell.outputs = _feedback_outputs(tests[gid]) if gid in tests else []
-            cell.execution_count = None
+        if cell.cell_type != "code":
+            continue
+        if gid in tests:
+            cell.outputs, cell.execution_count = feedback_outputs(tests[gid]), None
+        else:
+            own = student_cells.get(gid) or ran.get(source.nb.cells[i].get("id"))
+            cell.outputs = safe_outputs(own.get("outputs", [])) if own is not None else []
+            count = own.get("execution_count") if own is not None else None
+            cell.execution_count = count if isinstance(count, int) and count > 0 else None
     return nb
 
 
