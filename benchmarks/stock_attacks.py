@@ -39,9 +39,10 @@ def _stock(root: Path, skip=()):
     build_class(course, skip=(*skip, *UNSANDBOXED_HARM))
     shutil.rmtree("/tmp/stolen_source", ignore_errors=True)
     before = tree_hashes(course / "submitted")
-    nbgrader(course, "generate_assignment", ASSIGNMENT)
+    kernel = {"LRJAX_AUTOGRADE": "kernel"}  # nbgrader's own kernels, not the course's sandbox
+    nbgrader(course, "generate_assignment", ASSIGNMENT, env=kernel)
     run = nbgrader(course, "autograde", ASSIGNMENT, "--Execute.timeout=20",
-                   limit_mb=4096, timeout=1800)  # fmt: skip
+                   limit_mb=4096, timeout=1800, env=kernel)  # fmt: skip
     changed = sorted(k for k, v in tree_hashes(course / "submitted").items() if before[k] != v)
     notes = (f"exit code {run.returncode}; submitted files changed: {changed or 'none'}; "
              f"pwned.txt written: {(course / 'pwned.txt').exists()}; "

@@ -5,6 +5,7 @@ notebook as released (solutions cleared, hidden tests removed) with the student'
 put into the solution cells.
 """
 
+import base64
 import hashlib
 import os
 import re
@@ -20,6 +21,16 @@ REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "gradient_descent"
 NOTEBOOK = "gradient_descent"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+# A 1x1 PNG (a student's plot, as far as a grader is concerned), and an output that
+# would run a script in whoever's browser shows it.
+PNG = base64.b64encode(
+    bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2b1bd"
+        "f80000000049454e44ae426082"
+    )
+).decode()
+SCRIPT = "<script>fetch('/api/contents?steal=1')</script>"
 _SOLUTION = re.compile(r"[ \t]*### BEGIN SOLUTION\n(.*?)[ \t]*### END SOLUTION\n?", re.S)
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n.*?### END HIDDEN TESTS\n?", re.S)
 

@@ -1,12 +1,13 @@
 """The whole course -- both assignments, both languages -- graded by nbgrader and by the
 secure grader, in a temporary copy per (assignment, language).
 
-Each copy gets one ``generate_assignment``, then the same class is graded twice:
-``nbgrader autograde`` with the course's config (the solution cells in the sandbox,
-nbgrader's own scoring and gradebook) and ``python -m grader autograde`` (the same
-sandbox, its own gradebook writer). One copy is graded a third time the unsandboxed
-way, ``LRJAX_AUTOGRADE=kernel`` (every test cell run in a kernel, hidden tests restored
-from the course's declarations): the notebooks' own checks must agree too.
+Each copy gets one ``generate_assignment``, then its class is graded by ``nbgrader
+autograde`` with the course's config (the solution cells in the sandbox, nbgrader's own
+scoring and gradebook); two copies (SECURE) also by ``python -m grader autograde`` (the
+same sandbox, its own gradebook writer), which must give the same points and outputs.
+One copy (KERNEL) is graded once more the unsandboxed way, ``LRJAX_AUTOGRADE=kernel``
+(every test cell run in a kernel, hidden tests restored from the course's
+declarations): the notebooks' own checks must agree too.
 
 The class: the source solution, the untouched release, and students with mistakes:
 every catalogued mistake of every exercise (from its declaration) and every generic
@@ -25,6 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from _exercises import EXERCISES, cases
+from _grader_course import PNG, SCRIPT
 from _reference import MISTAKES, read_mistake
 from nbclient import NotebookClient
 
@@ -46,6 +48,12 @@ ROOT = Path(__file__).resolve().parent.parent / "assignments"
 LANGS = ("en", "uk")
 COMBOS = [(a, lang) for a in ("gradient_descent", "m_examples") for lang in LANGS]
 KERNEL = ("gradient_descent", "en")  # also graded in nbgrader's kernels, unsandboxed
+# Graded by `python -m grader autograde` too: one of each assignment and of each language
+# (the other two give the same steps nothing new: test_checks judges every mistake).
+SECURE = {("gradient_descent", "en"), ("m_examples", "uk")}
+# The KERNEL copy also has two students for nbgrader's own steps: one who hands in a plot
+# and some HTML (a script) in an ungraded cell, one who forges a passing output under
+# test_dz (their dz has its sign flipped).
 # A right gradient_descent that does not call the student's propagate: in a group where
 # propagate is wrong on purpose, gradient_descent must still be right on its own.
 ALONE = """def gradient_descent(w, b, X, Y, learning_rate, steps):
@@ -93,9 +101,30 @@ def points(assignment: str) -> dict[str, float]:
     return {k: float(v) for k, v in builder().points(assignment).items()}
 
 
+def _with_outputs(nb, outputs: dict):
+    """``nb`` with the outputs ``{cell id: [output, ...]}``, as if the student ran it."""
+    for cell in nb.cells:
+        if cell.get("id") in outputs:
+            cell.outputs, cell.execution_count = outputs[cell.id], 7
+    return nb
+
+
+def _nbgraders_own(course: Path, release, right) -> None:
+    """Submit the KERNEL copy's two extra students (see the top)."""
+    plot = [
+        nbformat.v4.new_output("stream", name="stdout", text="cost 0.31\n"),
+        nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("display_data", data={"text/html": SCRIPT}),
+    ]
+    submit(course, "plotter", _with_outputs(inject(release, right), {"code-train": plot}))
+    forged = [nbformat.v4.new_output("stream", name="stdout", text="all passed\n")]
+    wrong = {**right, "compute_dz": "def compute_dz(a, y):\n    return y - a\n"}
+    submit(course, "forger", _with_outputs(inject(release, wrong), {"test-dz": forged}))
+
+
 def _grade(root: Path, assignment: str, lang: str) -> dict:
-    """Release, submit, grade with nbgrader, then with the secure grader (and, for
-    gradient_descent in English, with nbgrader's kernels)."""
+    """Release, submit, grade with nbgrader, then with the secure grader (SECURE only),
+    then (KERNEL only) with nbgrader again for one student and with nbgrader's kernels."""
     course = copy_course(root, lang=lang)
     name = assignment
     source = course / "source" / name / f"{assignment}.ipynb"
@@ -112,19 +141,30 @@ def _grade(root: Path, assignment: str, lang: str) -> dict:
         if "gradient_descent" in code and "gradient_descent" not in mistakes:
             code["gradient_descent"] = ALONE
         submit(course, student, inject(release, code), assignment)
+    if (assignment, lang) == KERNEL:
+        _nbgraders_own(course, release, right)
     autograde = run_nbgrader(course, "autograde", name)  # raises if it fails
     nbgrader_scores = scores(course, assignment)
     notebooks = {s: autograded(course, s, assignment) for s in nbgrader_scores}
+    secure = secure_notebooks = regrade = kernel = None
     out = course / "secure.json"
-    secure = subprocess.run(
-        [sys.executable, "-m", "grader", "autograde", name, "--course", str(course),
-         "--json", str(out), "--no-progress"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    secure_notebooks = {s: autograded(course, s, assignment) for s in nbgrader_scores}
-    kernel, kernel_notebooks = None, {}
+    if (assignment, lang) in SECURE:
+        secure = subprocess.run(
+            [sys.executable, "-m", "grader", "autograde", name, "--course", str(course),
+             "--json", str(out), "--no-progress"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        secure_notebooks = {s: autograded(course, s, assignment) for s in nbgrader_scores}
+    kernel_notebooks, feedback = {}, {}
     if (assignment, lang) == KERNEL:
-        run_nbgrader(course, "autograde", name, env={"LRJAX_AUTOGRADE": "kernel"})
+        run_nbgrader(course, "generate_feedback", name, "--student=[fp]*")
+        for student in ("plotter", "forger"):
+            page = course / "feedback" / student / name / f"{assignment}.html"
+            feedback[student] = page.read_text(encoding="utf-8")
+        regrade = run_nbgrader(course, "autograde", name, "--student", "forger")
+        regrade = (regrade.stdout + regrade.stderr, scores(course, assignment)["forger"])
+        kernel_env = {"LRJAX_AUTOGRADE": "kernel"}
+        run_nbgrader(course, "autograde", name, "--force", env=kernel_env)
         kernel = scores(course, assignment)
         kernel_notebooks = {s: autograded(course, s, assignment) for s in kernel}
     return {
@@ -138,6 +178,8 @@ def _grade(root: Path, assignment: str, lang: str) -> dict:
         "notebooks": notebooks,
         "secure_notebooks": secure_notebooks,
         "kernel": kernel,
+        "feedback": feedback,
+        "regrade": regrade,
         "kernel_notebooks": kernel_notebooks,
         "secure": secure,
         "secure_json": json.loads(out.read_text()) if out.exists() else {},
@@ -161,7 +203,13 @@ def everything(tmp_path_factory):
 
 @pytest.fixture(params=COMBOS, ids=lambda c: f"{c[0]}-{c[1]}")
 def graded(request, everything):
-    """One (assignment, language) graded both ways."""
+    """One (assignment, language) graded by nbgrader (and the secure grader if SECURE)."""
+    return everything[request.param]
+
+
+@pytest.fixture(params=sorted(SECURE), ids=lambda c: f"{c[0]}-{c[1]}")
+def secured(request, everything):
+    """One (assignment, language) graded by nbgrader and by the secure grader."""
     return everything[request.param]
 
 
@@ -175,9 +223,12 @@ def secure_scores(graded) -> dict[str, dict[str, float]]:
     return out
 
 
-def secure_feedback(graded, student: str, grade_id: str) -> str:
+def secure_feedback(graded, student: str, grade_id: str) -> list[str]:
+    """The secure grader's feedback for that cell, as a list of one (none: not graded so)."""
+    if graded["secure"] is None:
+        return []
     entry = graded["secure_json"][student]
-    return next(t["feedback"] for t in entry["tests"] if t["grade_id"] == grade_id)
+    return [next(t["feedback"] for t in entry["tests"] if t["grade_id"] == grade_id)]
 
 
 @pytest.mark.parametrize("assignment", ["gradient_descent", "m_examples"])
@@ -187,9 +238,9 @@ def test_validate_passes_on_the_source_solution(everything, assignment):
     assert "Success! Your notebook passes all the tests." in validate.stdout
 
 
-def test_the_secure_grader_ran_the_same_class(graded):
-    assert graded["secure"].returncode == 0, graded["secure"].stdout + graded["secure"].stderr
-    assert set(graded["secure_json"]) == set(graded["nbgrader"])
+def test_the_secure_grader_ran_the_same_class(secured):
+    assert secured["secure"].returncode == 0, secured["secure"].stdout + secured["secure"].stderr
+    assert set(secured["secure_json"]) == set(secured["nbgrader"])
 
 
 def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
@@ -216,11 +267,12 @@ def test_release_has_stubs_and_no_solutions_or_hidden_tests(graded):
 def test_the_source_solution_gets_full_marks_from_both_graders(graded):
     full = {**graded["points"], "total": 10.0}
     assert graded["nbgrader"]["source"] == full
-    assert secure_scores(graded)["source"] == full
+    if graded["secure"] is not None:
+        assert secure_scores(graded)["source"] == full
 
 
-def test_both_graders_agree_on_every_student(graded):
-    assert secure_scores(graded) == graded["nbgrader"]
+def test_both_graders_agree_on_every_student(secured):
+    assert secure_scores(secured) == secured["nbgrader"]
 
 
 def test_a_correct_solution_writes_nothing_to_stderr(graded):
@@ -258,8 +310,18 @@ def test_the_untouched_release_scores_zero_and_says_why(graded):
     nb = graded["notebooks"]["untouched"]
     line = message("diagnosis", lang, title=title("not_implemented", lang), advice="").strip()
     for grade_id in graded["points"]:
-        assert line in cell_outputs(nb, grade_id)
-        assert line in secure_feedback(graded, "untouched", grade_id)
+        for output in [cell_outputs(nb, grade_id), *secure_feedback(graded, "untouched", grade_id)]:
+            assert line in output
+
+
+def _named(name: str, diagnosis: str, lang: str) -> str:
+    """The title under which a mistake of exercise ``name`` is reported."""
+    ex = EXERCISES[name]
+    own = next((m.title[lang] for m in ex.mistakes if m.name == diagnosis), None)
+    own = own or ex.overrides.get(diagnosis, {}).get("title", {}).get(lang)
+    kind = "str" if diagnosis == "unsupported_type" else "list"
+    return own or title(diagnosis, lang, type_name=kind, count=len(ex.leaf_names),
+                        names=", ".join(ex.leaf_names))  # fmt: skip
 
 
 def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
@@ -275,21 +337,16 @@ def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
         assert graded["nbgrader"][student] == want, student
         nb = graded["notebooks"][student]
         for name, (diagnosis, _, _) in mistakes.items():
-            ex = EXERCISES[name]
-            own = next((m.title[lang] for m in ex.mistakes if m.name == diagnosis), None)
-            own = own or ex.overrides.get(diagnosis, {}).get("title", {}).get(lang)
-            kind = "str" if diagnosis == "unsupported_type" else "list"
-            named = own or title(diagnosis, lang, type_name=kind, count=len(ex.leaf_names),
-                                 names=", ".join(ex.leaf_names))  # fmt: skip
+            named = _named(name, diagnosis, lang)
             for output in (cell_outputs(nb, test_id(name)),
-                           secure_feedback(graded, student, test_id(name))):  # fmt: skip
+                           *secure_feedback(graded, student, test_id(name))):  # fmt: skip
                 assert named in output and name in output, (student, name, output)
 
 
-def test_nbgrader_and_the_secure_grader_write_the_same_feedback(graded):
+def test_nbgrader_and_the_secure_grader_write_the_same_feedback(secured):
     """The autograded notebooks of both: same test-cell outputs, same kept outputs."""
-    for student, nb in graded["notebooks"].items():
-        other = graded["secure_notebooks"][student]
+    for student, nb in secured["notebooks"].items():
+        other = secured["secure_notebooks"][student]
         for ours, theirs in zip(nb.cells, other.cells, strict=True):
             if ours.cell_type == "code" and ours.metadata.get("nbgrader", {}).get("grade"):
                 assert [dict(o) for o in ours.outputs] == [dict(o) for o in theirs.outputs]
@@ -302,8 +359,51 @@ def test_nbgraders_kernels_agree_with_the_sandbox(everything):
     assert graded["kernel"] == graded["nbgrader"]
     lang = graded["lang"]
     for student, mistakes in graded["wrong"].items():
-        for name in mistakes:
-            test_id = builder().test_id(name)
-            ours = cell_outputs(graded["notebooks"][student], test_id)
-            theirs = cell_outputs(graded["kernel_notebooks"][student], test_id)
-            assert ours.splitlines()[:2] == theirs.splitlines()[:2], (student, name, lang)
+        for name, (diagnosis, _, hint) in mistakes.items():
+            # a kernel stops at the visible check when it fails (fewer cases counted)
+            kernel = cell_outputs(graded["kernel_notebooks"][student], builder().test_id(name))
+            if not hint:
+                assert kernel.startswith(f"CheckFailed: {name} is not right yet"), kernel
+            assert _named(name, diagnosis, lang) in kernel, (student, name, kernel)
+
+
+def test_nbgrader_scores_its_own_students_through_the_sandbox(everything):
+    graded = everything[KERNEL]
+    points = graded["points"]
+    assert graded["nbgrader"]["plotter"] == {**points, "total": 10.0}
+    assert graded["nbgrader"]["forger"] == {**points, "test_dz": 0.0, "total": 7.0}
+
+
+def test_a_forged_output_under_a_test_cell_is_replaced_by_the_verdict(everything):
+    shown = cell_outputs(everything[KERNEL]["notebooks"]["forger"], "test_dz")
+    assert "all passed" not in shown
+    assert shown.startswith("CheckFailed: compute_dz is not right yet")
+    assert title("sign_flipped", "en") in shown
+
+
+def test_the_students_plot_is_kept_and_scripts_are_dropped(everything):
+    for nb in (everything[KERNEL]["notebooks"]["plotter"],
+               everything[KERNEL]["secure_notebooks"]["plotter"]):  # fmt: skip
+        cell = next(c for c in nb.cells if c.get("id") == "code-train")
+        kinds = [(o.output_type, sorted(o.get("data", {}))) for o in cell.outputs]
+        assert kinds == [("stream", []), ("display_data", ["image/png", "text/plain"])]
+        assert cell.execution_count == 7
+        assert SCRIPT not in json.dumps(nb)
+
+
+def test_feedback_html_shows_the_plot_and_the_diagnosis_first(everything):
+    pages = everything[KERNEL]["feedback"]
+    assert f"data:image/png;base64,{PNG}" in pages["plotter"]
+    assert "steal=1" not in pages["plotter"]
+    forger = pages["forger"]
+    assert "Traceback (most recent" not in forger and "grader/checks" not in forger
+    assert forger.index(title("sign_flipped", "en")) > forger.index("compute_dz is not right yet")
+
+
+def test_grading_again_always_grades_again(everything):
+    """nbgrader skips a student it has graded unless forced; the course forces it, here
+    after nbgrader's own run and `python -m grader autograde`."""
+    log, forger = everything[KERNEL]["regrade"]
+    assert "Skipping existing" not in log
+    assert "Autograding" in log and "forger" in log
+    assert forger["test_dz"] == 0.0
