@@ -25,8 +25,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Two workers: the files that run sandboxes, nbgrader, Jupyter or a browser one after the
+# other on one of them, the rest beside them (tests/conftest.py, SERIAL).
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit.py

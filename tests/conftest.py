@@ -22,6 +22,36 @@ def x64():
         yield
 
 
+# The files that run the grader's sandboxes, nbgrader, Jupyter or a browser, or that
+# look for the machine's sandbox processes (a leftover check would count another test's
+# sandbox): under ``make test`` (pytest-xdist, two workers) they run one after the other
+# on one worker. Every other file is a scope of its own, so that its module fixtures are
+# made once, and runs beside them on the other worker.
+SERIAL = frozenset({
+    "test_add_exercise", "test_attacks", "test_bad_input", "test_browser", "test_course",
+    "test_exchange", "test_grader_cli", "test_hooks", "test_mathjax", "test_packaging",
+    "test_record", "test_sandbox",
+})  # fmt: skip
+
+
+def _scope(nodeid: str) -> str:
+    """The xdist scope of a test: ``"serial"`` for the files in SERIAL, else its file."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return "serial" if module in SERIAL else module
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduling by scope (whole files to a worker), with SERIAL's files
+    as one scope."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope(nodeid)
+
+    return Scheduler(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``bwrap`` need the grader's sandbox: without it they skip, saying why."""
     found = _bwrap.probe()

@@ -41,6 +41,7 @@ from grader._course import (
     submit,
 )
 from grader.checks._messages import message, title
+from grader.hooks._autograde import inert_markup
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +117,9 @@ def _nbgraders_own(course: Path, release, right) -> None:
         nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"}),
         nbformat.v4.new_output("display_data", data={"text/html": SCRIPT}),
     ]
-    submit(course, "plotter", _with_outputs(inject(release, right), {"code-train": plot}))
+    plotter = _with_outputs(inject(release, right), {"code-train": plot})
+    plotter.cells.insert(1, nbformat.v4.new_markdown_cell(f"My notes {SCRIPT}"))
+    submit(course, "plotter", plotter)
     forged = [nbformat.v4.new_output("stream", name="stdout", text="all passed\n")]
     wrong = {**right, "compute_dz": "def compute_dz(a, y):\n    return y - a\n"}
     submit(course, "forger", _with_outputs(inject(release, wrong), {"test-dz": forged}))
@@ -346,10 +349,11 @@ def test_each_mistake_costs_exactly_its_points_and_is_named_by_both(graded):
 def test_nbgrader_and_the_secure_grader_write_the_same_feedback(secured):
     """The autograded notebooks of both: same test-cell outputs, same kept outputs."""
     for student, nb in secured["notebooks"].items():
-        other = secured["secure_notebooks"][student]
-        for ours, theirs in zip(nb.cells, other.cells, strict=True):
+        theirs = {c.id: c for c in secured["secure_notebooks"][student].cells}
+        for ours in nb.cells:
             if ours.cell_type == "code" and ours.metadata.get("nbgrader", {}).get("grade"):
-                assert [dict(o) for o in ours.outputs] == [dict(o) for o in theirs.outputs]
+                other = theirs[ours.id].outputs
+                assert [dict(o) for o in ours.outputs] == [dict(o) for o in other], student
 
 
 def test_nbgraders_kernels_agree_with_the_sandbox(everything):
@@ -389,12 +393,16 @@ def test_the_students_plot_is_kept_and_scripts_are_dropped(everything):
         assert kinds == [("stream", []), ("display_data", ["image/png", "text/plain"])]
         assert cell.execution_count == 7
         assert SCRIPT not in json.dumps(nb)
+    # nbgrader keeps the student's own Markdown cell, its tags shown as text
+    notes = [c.source for c in everything[KERNEL]["notebooks"]["plotter"].cells
+             if c.source.startswith("My notes")]  # fmt: skip
+    assert notes == [f"My notes {inert_markup(SCRIPT)}"]
 
 
 def test_feedback_html_shows_the_plot_and_the_diagnosis_first(everything):
     pages = everything[KERNEL]["feedback"]
     assert f"data:image/png;base64,{PNG}" in pages["plotter"]
-    assert "steal=1" not in pages["plotter"]
+    assert SCRIPT not in pages["plotter"]  # neither the output nor the Markdown cell's
     forger = pages["forger"]
     assert "Traceback (most recent" not in forger and "grader/checks" not in forger
     assert forger.index(title("sign_flipped", "en")) > forger.index("compute_dz is not right yet")

@@ -17,7 +17,7 @@ from grader._course import (
     run_nbgrader,
     submit,
 )
-from grader.hooks import safe_outputs
+from grader.hooks import KeepSafeOutputs, safe_outputs
 
 A = "gradient_descent"
 
@@ -50,6 +50,24 @@ def test_only_inert_outputs_are_kept(output, kept):
         assert out[0]["text"] == kept["text"]
     else:
         assert dict(out[0]["data"]) == kept
+
+
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        ("<script>alert(1)</script>", "&lt;script>alert(1)&lt;/script>"),
+        ("<img src=x onerror=alert(2)>", "&lt;img src=x onerror=alert(2)>"),
+        ("<!-- hidden --><svg/onload=x()>", "&lt;!-- hidden -->&lt;svg/onload=x()>"),
+        ("$a < b$ and $\\frac{1}{2}$, **bold**", "$a < b$ and $\\frac{1}{2}$, **bold**"),
+    ],
+    ids=["script", "img", "comment-svg", "maths"],
+)
+def test_markdown_and_raw_cells_show_their_html_as_text(markdown, shown):
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell(markdown), nbformat.v4.new_raw_cell(markdown)]
+    )
+    nb, _ = KeepSafeOutputs().preprocess(nb, {})
+    assert [c.source for c in nb.cells] == [shown, shown]
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ them). Here:
 - :class:`KeepSafeOutputs` (for ``ClearOutput``) keeps what the student's own run showed
   in the cells that are not graded, their plots included, but only as inert data: plain
   text, PNG and JPEG. HTML, JavaScript, SVG and widgets are dropped, since formgrader
-  and the feedback page would run them in the instructor's or the student's browser.
+  and the feedback page would run them in the instructor's or the student's browser;
+  for the same reason the HTML tags of Markdown and raw cells are shown as text.
 - :class:`SandboxGrade` (for ``Execute``) runs the student's solution cells with the
   secure grader (:mod:`grader.secure`: the same collect, extract, sandbox, compare and
   score steps as ``python -m grader autograde``) and writes each test cell's output: the
@@ -24,6 +25,7 @@ about to grade (:mod:`grader.hooks._prefetch`), so that a class is graded on all
 """
 
 import os
+import re
 
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 from traitlets import Enum, Float, Int
@@ -31,14 +33,27 @@ from traitlets import Enum, Float, Int
 from grader.hooks import _prefetch
 from grader.secure._record import safe_outputs
 
+# "<" that would open an HTML tag, comment or declaration ("a < b" opens none).
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def inert_markup(text: str) -> str:
+    """``text`` (Markdown, or a raw cell) with every HTML tag shown as text: ``<script>``
+    becomes ``&lt;script>``, which Markdown renders as the characters typed."""
+    return _TAG.sub("&lt;", text)
+
 
 class KeepSafeOutputs(NbGraderPreprocessor):
     """Sanitize step: keep the submitted outputs that are safe to show
-    (:func:`safe_outputs`) instead of clearing them all."""
+    (:func:`safe_outputs`) instead of clearing them all, and show the HTML of Markdown
+    and raw cells as text (:func:`inert_markup`): the student may have edited or added
+    them, and formgrader and the feedback page render them."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code":
             cell.outputs = safe_outputs(cell.get("outputs", []))
+        elif cell.cell_type in ("markdown", "raw"):
+            cell.source = inert_markup(cell.source)
         return cell, resources
 
 
