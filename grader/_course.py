@@ -5,6 +5,7 @@ nbgrader step runs the real ``nbgrader`` command of this Python environment in
 a subprocess, from the course root, exactly as an instructor would.
 """
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -23,8 +24,10 @@ def notebook(assignment: str = FIRST) -> str:
     return f"{assignment}.ipynb"
 
 
+@functools.cache
 def builder(src: Path = COURSE):
-    """The course's notebook builder (``assignments/build_notebooks.py``) as a module."""
+    """The course's notebook builder (``assignments/build_notebooks.py``) as a module
+    (loaded once per course folder)."""
     path = src / "build_notebooks.py"
     spec = importlib.util.spec_from_file_location("_lrjax_build_notebooks", path)
     module = importlib.util.module_from_spec(spec)

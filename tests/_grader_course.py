@@ -51,14 +51,9 @@ def _meta(cell):
     return cell.metadata.get("nbgrader", {}) or {}
 
 
-def notebook_of(assignment: str) -> str:
-    """The notebook's name (no ``.ipynb``): the assignment's own."""
-    return assignment
-
-
 def source_notebook(assignment=ASSIGNMENT):
     """The course's source notebook for ``assignment``."""
-    return _read(REPO / "assignments" / "source" / assignment / f"{notebook_of(assignment)}.ipynb")
+    return _read(REPO / "assignments" / "source" / assignment / f"{assignment}.ipynb")
 
 
 def honest_cells(assignment=ASSIGNMENT) -> dict:
@@ -106,9 +101,9 @@ def submit(course: Path, student: str, cells: dict | None = None, *, edit=None,
         nb = edit(nb)
     folder = Path(course) / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    _write(nb, folder / f"{notebook_of(assignment)}.ipynb")
+    _write(nb, folder / f"{assignment}.ipynb")
     (folder / "timestamp.txt").write_text("2026-11-25 12:00:00.000000 UTC")
-    return folder / f"{notebook_of(assignment)}.ipynb"
+    return folder / f"{assignment}.ipynb"
 
 
 def nbgrader(course: Path, *args, limit_mb=None, timeout=None, env=None):

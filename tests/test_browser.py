@@ -24,7 +24,6 @@ folder and, when ``LRJAX_SCREENSHOTS`` names a folder, there as well:
 Both scenarios take about a minute and a half on two cores.
 """
 
-import functools
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -66,25 +65,19 @@ HANDED_IN = "2026-03-02 09:15:00.000000 UTC"  # timestamp.txt, as `nbgrader coll
 PASSED = re.compile(r"passed|is right", re.I)
 
 
-@functools.cache
-def build():
-    """The course's notebook builder, ``assignments/build_notebooks.py``."""
-    return builder()
-
-
 def right_answers() -> dict[str, str]:
     """``{solution grade id: code}``: every function of the first assignment, right."""
-    return build().solution_code(FIRST)
+    return builder().solution_code(FIRST)
 
 
 def check_cell(exercise: str) -> str:
     """The grade id of the test cell of ``exercise`` (``compute_dz`` -> ``test_dz``)."""
-    return build().test_id(exercise)
+    return builder().test_id(exercise)
 
 
 def marks() -> tuple[float, float]:
     """The first assignment's points: in all, and those of dz's test cell."""
-    points = build().points(FIRST)
+    points = builder().points(FIRST)
     return sum(points.values()), points[check_cell(DZ)]
 
 
@@ -203,7 +196,7 @@ def test_with_every_answer_right_the_whole_notebook_runs(student):
     """The final Run All Cells: no cell shows an error, and every check passes."""
     errors = {i: text for i, (text, kinds) in student.outputs.items() if STDERR in kinds}
     assert not errors, errors
-    for grade_id in build().points(FIRST):
+    for grade_id in builder().points(FIRST):
         assert_passes(*student.outputs[student.cells[grade_id]])
 
 

@@ -32,6 +32,7 @@ from nbclient import NotebookClient
 
 from grader._course import (
     autograded,
+    builder,
     cell_outputs,
     copy_course,
     inject,
@@ -45,7 +46,6 @@ from grader.hooks._autograde import inert_markup
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent / "assignments"
 LANGS = ("en", "uk")
 COMBOS = [(a, lang) for a in ("gradient_descent", "m_examples") for lang in LANGS]
 KERNEL = ("gradient_descent", "en")  # also graded in nbgrader's kernels, unsandboxed
@@ -66,15 +66,6 @@ ALONE = """def gradient_descent(w, b, X, Y, learning_rate, steps):
         b = b - learning_rate * jnp.mean(A - Y)
     return w, b, jnp.stack(costs)
 """
-
-
-def builder():
-    sys.path.insert(0, str(ROOT))
-    try:
-        import build_notebooks
-    finally:
-        sys.path.remove(str(ROOT))
-    return build_notebooks
 
 
 def catalogue(assignment: str) -> dict[str, list[tuple[str, str, bool]]]:

@@ -2,7 +2,6 @@
 and everything in them comes from the exercise declarations."""
 
 import ast
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 from _exercises import EXERCISES
 
+from grader._course import builder as load_builder
 from grader.checks import CHECKS_FILE, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent / "assignments"
@@ -25,14 +25,7 @@ LANGS = ("en", "uk")
 BOTH = [pytest.param(a, lang, id=f"{a}-{lang}") for a in ASSIGNMENTS for lang in LANGS]
 
 
-def load_builder():
-    spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "build_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = load_builder()
+builder = load_builder()  # the builder module, loaded once
 
 
 def notebook(assignment: str, lang: str) -> nbformat.NotebookNode:

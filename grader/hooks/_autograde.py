@@ -31,7 +31,7 @@ from nbgrader.preprocessors.base import NbGraderPreprocessor
 from traitlets import Enum, Float, Int
 
 from grader.hooks import _prefetch
-from grader.secure._record import safe_outputs
+from grader.secure import _record
 
 # "<" that would open an HTML tag, comment or declaration ("a < b" opens none).
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -45,13 +45,13 @@ def inert_markup(text: str) -> str:
 
 class KeepSafeOutputs(NbGraderPreprocessor):
     """Sanitize step: keep the submitted outputs that are safe to show
-    (:func:`safe_outputs`) instead of clearing them all, and show the HTML of Markdown
-    and raw cells as text (:func:`inert_markup`): the student may have edited or added
-    them, and formgrader and the feedback page render them."""
+    (:func:`grader.secure._record.safe_outputs`) instead of clearing them all, and show
+    the HTML of Markdown and raw cells as text (:func:`inert_markup`): the student may
+    have edited or added them, and formgrader and the feedback page render them."""
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type == "code":
-            cell.outputs = safe_outputs(cell.get("outputs", []))
+            cell.outputs = _record.safe_outputs(cell.get("outputs", []))
         elif cell.cell_type in ("markdown", "raw"):
             cell.source = inert_markup(cell.source)
         return cell, resources
@@ -75,8 +75,6 @@ class SandboxGrade(NbGraderPreprocessor):
     jobs = Int(0, help="sandboxes at once (0: every core)").tag(config=True)
 
     def preprocess(self, nb, resources):
-        from grader.secure import _record
-
         info = resources["nbgrader"]
         course = _course_root(self)
         run = _prefetch.Run.get(course, info["assignment"], self._settings(), self._planned())
