@@ -79,6 +79,10 @@ class SandboxResult:
         output_dropped: bytes of stdout/stderr read past that cap and dropped.
         isolation: which layers were active, and ``missing``: those it lacked.
         wall_s: seconds the child ran.
+        phases: seconds of each part of the run, as the parent saw it: ``"start"``
+            (sandbox and interpreter start, imports, warm-up: until ``ready``),
+            ``"cells"`` (the student's cells) and ``"cases"`` (until the last outcome);
+            a part that never ended is missing.
     """
 
     status: str
@@ -89,6 +93,7 @@ class SandboxResult:
     output_dropped: int = 0
     isolation: dict = field(default_factory=dict)
     wall_s: float = 0.0
+    phases: dict = field(default_factory=dict)
 
 
 def run_submission(cells, cases, *, limits=None, audit=True, hidden=(), isolation="bwrap",
@@ -190,7 +195,16 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
         output_dropped=state["dropped"],
         isolation=isolation_info,
         wall_s=time.monotonic() - start,
+        phases=_phases(start, state["times"]),
     )
+
+
+def _phases(start, times) -> dict:
+    """Seconds of each part of the run from the moments the parent saw each message."""
+    marks, phases, last = ("start", "cells", "cases"), {}, start
+    for name, moment in zip(marks, times, strict=False):
+        phases[name], last = round(moment - last, 4), moment
+    return phases
 
 
 def _kill_group(proc) -> None:
@@ -206,7 +220,7 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
     nonce = secrets.token_hex(16)
     state = {"outcomes": [None] * len(cases), "cell_errors": {}, "output": b"",
              "problem": None, "timed_out": False, "done": False, "dropped": 0,
-             "ready": False, "startup": None}  # fmt: skip
+             "ready": False, "startup": None, "times": []}  # fmt: skip
     first = {"cells": [{"grade_id": c.grade_id, "code": c.code} for c in cells]}
     pending = (json.dumps(first) + "\n").encode()
     second = json.dumps({"nonce": nonce, "cases": [case_to_wire(c) for c in cases]}) + "\n"
@@ -261,6 +275,7 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
                         state["startup"] = f"the sandbox's start-up sent {line[:200]!r}"
                         return state
                     state["ready"] = True
+                    state["times"].append(time.monotonic())
                     deadline = time.monotonic() + limits.timeout_s
                     continue
                 problem, just_loaded = handle_line(line, state, nonce, loaded, len(cases))
@@ -268,12 +283,14 @@ def _talk(proc, req_w, res_r, cells, cases, limits, start):
                     state["problem"] = problem
                     return state
                 if just_loaded:
+                    state["times"].append(time.monotonic())
                     loaded = True
                     if not writing:
                         sel.register(req_w, selectors.EVENT_WRITE, "req")
                     pending += second.encode()
                     writing = True
         if state["done"] and not draining:  # read what it printed until it exits (2 s at most)
+            state["times"].append(time.monotonic())
             draining, deadline = True, min(deadline, time.monotonic() + 2.0)
     return state
 
