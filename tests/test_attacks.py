@@ -62,7 +62,7 @@ CRASHES = {
     "os_exit": "exit",
     "infinite_loop": "timeout",
 }
-GRADER_OUTPUT = {"out.json", "gradebook.db", "autograded"}  # what the grader itself writes
+GRADER_OUTPUT = {"out.json", "gradebook.db", "autograded", "grades"}  # the grader writes these
 # What an attack leaves on the machine if it gets out (none may exist afterwards).
 TRACES = ("/tmp/stolen_source", "/tmp/lrjax_stolen_cffi", "/tmp/lrjax_stolen_cases",
           "/tmp/lrjax_stolen_exec", "/tmp/lrjax_pwned_by_pth", "/tmp/lrjax_poisoned",

@@ -6,7 +6,8 @@ Also installed as ``lrjax-grade``. Argument parsing and printing only; the work 
 Exit status: 0 every submission graded; 1 some submissions hit a grader error (not
 recorded: the command to grade exactly those again is printed); 2 bad arguments or
 input: no such course, source/ or assignment, the gradebook locked by another program
-(after waiting 30 s) or corrupt (left as it is); 3 this machine cannot sandbox, or the
+(after waiting 30 s) or corrupt (left as it is), a ``--scheduler`` that cannot be
+reached or has no worker; 3 this machine cannot sandbox, or the
 source solution failed the preflight (nothing written); 4 a write failed part-way (a
 full disk, a read-only folder). After 2 and 4 no student is half-written (gradebook,
 autograded/; a JSON that cannot be written keeps its previous content), and the message
@@ -42,9 +43,16 @@ def _parser() -> argparse.ArgumentParser:
     auto = commands.add_parser("autograde", help="grade every submission of an assignment")
     auto.add_argument("assignment", help="assignment name (a folder under source/)")
     auto.add_argument("--course", required=True, help="nbgrader course root")
-    auto.add_argument("--json", dest="json_out", help="also write results to this JSON file")
+    auto.add_argument("--json", dest="json_out",
+                      help="also write the results to this JSON file (at the end)")  # fmt: skip
     auto.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                      help="sandboxes at once (default: all cores)")  # fmt: skip
+                      help="sandboxes at once on this machine (default: all cores)")  # fmt: skip
+    auto.add_argument("--scheduler", metavar="ADDRESS",
+                      help="run the sandboxes on the workers of this Dask scheduler "
+                      "(tcp://HOST:8786); everything else stays here")  # fmt: skip
+    auto.add_argument("--resume", action="store_true",
+                      help="skip students already recorded in COURSE/grades/ASSIGNMENT.jsonl "
+                      "with the same submission and source (after an interrupted run)")  # fmt: skip
     auto.add_argument("--student", action="append", dest="students", metavar="ID",
                       help="grade only this student (repeat for several)")  # fmt: skip
     _limits_args(auto)
@@ -70,6 +78,8 @@ def _rerun(args, students) -> str:
         cmd += ["--json", args.json_out]
     if args.isolation != "bwrap":
         cmd += ["--isolation", args.isolation]
+    if args.scheduler:
+        cmd += ["--scheduler", args.scheduler]
     for student in students:
         cmd += ["--student", student]
     return shlex.join(cmd)
@@ -120,6 +130,8 @@ def main(argv=None) -> int:
                 progress=not args.no_progress,
                 isolation=args.isolation,
                 students=args.students,
+                scheduler=args.scheduler,
+                resume=args.resume,
             )
         except RecordError as exc:
             return _record_failed(exc)
@@ -133,7 +145,7 @@ def main(argv=None) -> int:
         hint = "" if "lrjax[grade]" in str(exc) else "; install it with: pip install 'lrjax[grade]'"
         print(f"error: {exc}{hint}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # no such course, no scheduler, ...
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(score_table(results))

@@ -3,45 +3,52 @@
 Once per run: preflight; then for every submission: collect -> extract -> sandbox ->
 compare -> score -> record. Why this order (and why each step lives where it does):
 
-0. ``preflight`` grades the source's own solution in the same sandbox, the first task of
-   the pool, and must pass before anything is written: if the machine cannot sandbox, or
-   the sandbox cannot run an honest answer, no student is recorded at all (and none gets
-   a zero). The students' sandboxes start beside it on the free cores; their results wait;
+0. ``preflight`` grades the source's own solution in the same sandbox (on a cluster: on
+   every worker), the first task, and must pass before anything is written: if the
+   machine cannot sandbox, or the sandbox cannot run an honest answer, no student is
+   recorded at all (and none gets a zero). The students' sandboxes start beside it on
+   the free cores; their results wait;
 1. ``collect`` reads the SOURCE notebook first, so everything that decides a grade
    (graded cells, points, the function each test checks) is fixed before any student
    file is opened;
 2. ``extract`` then takes from the student's notebook only what the source says is
    theirs (solution cells), so test cells and anything else never reach the sandbox;
 3. ``sandbox`` is the only step that runs student code -- in a child process, after
-   the trusted code has been loaded and before the cases are sent;
+   the trusted code has been loaded and before the cases are sent; the executor
+   (:mod:`grader.secure._executor`) decides on which machine: this one's cores, or the
+   workers of a Dask cluster, which get plain data and return plain data;
 4. ``compare`` must come after the sandbox and run here: the verdict is computed from
    plain numbers in the trusted process, never reported by the child;
 5. ``score`` needs the verdicts and the source's points;
-6. ``record`` (:mod:`grader.secure._gradebook`, then :mod:`grader.secure._record` for the files) is
-   last and the only writer, so nothing untrusted ever touches the
-   gradebook, and a submission is written only once fully graded (one at a time, as
-   each finishes, so a late crash loses nothing already graded). A grader error (the
-   sandbox failed before the student's code ran) is reported, never recorded. A student
-   is recorded whole or not at all (one gradebook transaction; the autograded files are
-   moved in after it); a gradebook or disk that fails stops the run there.
+6. ``record`` (:mod:`grader.secure._recorder`: the gradebook, the autograded files, then a
+   line of the journal, :mod:`grader.secure._journal`) is last and the only writer, so
+   nothing untrusted ever touches the gradebook, and a student is written only once
+   fully graded (one at a time, as each finishes, so a late crash loses nothing already
+   graded, and ``--resume`` grades only the rest). A grader error (the sandbox failed
+   before the student's code ran) is reported, never recorded. A student is recorded
+   whole or not at all (one gradebook transaction; the autograded files are moved in
+   after it); a gradebook or disk that fails stops the run there.
 
-Steps 1-2 and 4-6 run in this process; step 3 runs in a pool of sandboxes.
+Steps 1-2 and 4-6 run in this process; step 3 runs in sandboxes, twice as many
+submissions in flight as the executor has slots, read one at a time: memory and the
+cost of recording stay the same per student whatever the size of the class.
 """
 
 import os
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.secure import (
     _collect,
     _compare,
+    _executor,
     _extract,
     _gradebook,
-    _preflight,
+    _journal,
     _record,
+    _recorder,
     _sandbox,
-    _score,
 )
 
 STEPS = ("preflight", "collect", "extract", "sandbox", "compare", "score", "record")
@@ -72,93 +79,56 @@ class Job:
         return self.submission.student
 
 
-@dataclass(frozen=True)
-class Ran:
-    """A job after step 3: its sandbox result (None when it could not run)."""
-
-    job: Job
-    result: object
-
-
-def _grade_one(job: Job, limits, hidden, isolation, audit) -> Ran:
-    """Step 3 for one submission (in a pool thread)."""
-    if job.status is not None:
-        return Ran(job, None)
-    result = _sandbox.run_submission(job.extracted.cells, _compare.requests(job.source),
-                                     limits=limits, hidden=hidden, isolation=isolation,
-                                     audit=audit)  # fmt: skip
-    return Ran(job, result)
-
-
-def _prepare(course, assignment, sources) -> list[Job]:
-    """Steps 1-2 for every submission."""
+def _jobs(sources, todo):
+    """Steps 1-2 for each submission of each student to grade, read one at a time (a
+    class of any size is never in memory at once)."""
     by_name = {s.name: s for s in sources}
-    jobs = []
-    for submission in _collect.find_submissions(course, assignment, sources):
-        source = by_name[submission.notebook]
-        if submission.path is None:
-            jobs.append(Job(source, submission, status="missing", reason="notebook not submitted"))
-            continue
-        try:
-            nb = _collect.read_submission(submission.path)
-        except (OSError, ValueError) as exc:
-            jobs.append(Job(source, submission, status="unreadable", reason=str(exc)))
-            continue
-        jobs.append(Job(source, submission, nb, _extract.extract(source, nb)))
-    return jobs
-
-
-def _finish(ran: Ran):
-    """Steps 4-5 for one submission: the NotebookScore."""
-    job, result = ran.job, ran.result
-    source, submission, extracted = job.source, job.submission, job.extracted
-    if job.status is not None:
-        status, reason = job.status, job.reason
-        details = {}
-    else:
-        status, reason = result.status, result.reason
-        if status == "ok" and result.cell_errors:
-            if any("MemoryError" in e for e in result.cell_errors.values()):
-                status = "memory"
-            reason = "; ".join(f"cell {g} raised {e[:300]}" for g, e in result.cell_errors.items())
-        details = {
-            "output_dropped_bytes": result.output_dropped,
-            "cell_errors": result.cell_errors,
-            "missing_cells": list(extracted.missing),
-            "isolation": result.isolation,
-            "seconds": round(result.wall_s, 3),
-            "output_tail": result.output[-2000:],
-        }
-    verdicts = _compare.compare(source, result)
-    return _score.score(source, submission.student, verdicts, status=status, reason=reason,
-                        details=details)  # fmt: skip
+    for _, subs, _ in todo:
+        for submission in subs:
+            source = by_name[submission.notebook]
+            if submission.path is None:
+                yield Job(source, submission, status="missing", reason="notebook not submitted")
+                continue
+            try:
+                nb = _collect.read_submission(submission.path)
+            except (OSError, ValueError) as exc:
+                yield Job(source, submission, status="unreadable", reason=str(exc))
+                continue
+            yield Job(source, submission, nb, _extract.extract(source, nb))
 
 
 def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=None,
-                     progress=True, isolation="bwrap", students=None, audit=True):  # fmt: skip
+                     progress=True, isolation="bwrap", students=None, audit=True,
+                     scheduler=None, resume=False):  # fmt: skip
     """Grade every submission of ``assignment`` in ``course`` and record the results.
 
     Args:
         course: the nbgrader course root (``source/``, ``submitted/``, ``gradebook.db``).
         assignment: the assignment name.
-        jobs: sandboxes run at once (default: ``os.cpu_count()``).
+        jobs: sandboxes run at once on this machine (default: ``os.cpu_count()``).
         limits: :class:`grader.secure._sandbox.Limits` (default limits when None).
-        json_out: path of the JSON results file, or None.
+        json_out: path of the JSON results file (written once, at the end), or None.
         progress: show a tqdm progress bar on stderr.
         isolation: ``"bwrap"`` (default) or ``"weak"`` (only when asked for by name).
         students: grade only these student ids (None: everyone).
         audit: install the audit hook in the sandboxes (the tests turn it off to show
             that the operating system's layers hold on their own).
+        scheduler: a Dask scheduler's address: run the sandboxes on its workers
+            (:mod:`grader.secure._dask`); None: on this machine.
+        resume: do not grade again a student whose latest journal line
+            (:mod:`grader.secure._journal`) has the same source and submission.
 
     Returns:
-        ``{student: student_json}`` (see :func:`grader.secure._record.student_json`). A student
-        whose sandbox failed before their code ran has ``"status": "grader_error"`` and
-        ``"score": None``, and nothing of theirs is written to the gradebook.
+        ``{student: student_json}`` (see :func:`grader.secure._record.student_json`),
+        resumed students included. A student whose sandbox failed before their code
+        ran has ``"status": "grader_error"`` and ``"score": None``, and nothing of
+        theirs is written to the gradebook or the journal.
 
     Raises:
         FileNotFoundError: no source notebooks for ``assignment`` (the message says what
             is there), or the folder of ``json_out`` does not exist.
         ValueError: ``json_out`` is a folder.
+        OSError: the Dask scheduler cannot be reached or has no worker.
         grader.secure._preflight.PreflightFailed: the source solution lost points in the sandbox
             (nothing is written).
         grader.secure._bwrap.Unavailable: bubblewrap cannot run here (nothing is written).
@@ -175,54 +145,79 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     if json_out is not None:
         hidden.append(str(_json_folder(json_out)))
     _gradebook.check_gradebook(course)
-    prepared = _prepare(course, assignment, sources)
-    if students is not None:
-        wanted = set(students)
-        prepared = [job for job in prepared if job.student in wanted]
-    per_student = {}
-    for job in prepared:
-        per_student.setdefault(job.student, []).append(job)
-    results, done = {}, {}
-    how = (limits, hidden, isolation, audit)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        # The preflight is the pool's first task; the students' sandboxes start beside it
-        # (a free core would otherwise wait), but nothing is written until it has passed.
-        preflight = pool.submit(_preflight.run, sources, limits=limits, isolation=isolation,
-                                hidden=hidden, audit=audit)  # fmt: skip
-        futures = [pool.submit(_grade_one, job, *how) for job in prepared]
-        try:
-            preflight.result()
-            _gradebook.ensure_assignment(course, assignment, sources)
-            with _gradebook.open_gradebook(course) as gb:
-                _record_all(gb, course, assignment, futures, per_student, results, done,
-                            json_out, _progress(len(prepared), progress))  # fmt: skip
-        except BaseException:
-            for future in futures:  # sandboxes not started yet never start
-                future.cancel()
-            raise
+    results, todo = _plan(course, assignment, sources, limits, isolation, audit, students, resume)
+    how = {"limits": limits, "hidden": hidden, "isolation": isolation, "audit": audit}
+    if todo:
+        _grade(course, assignment, sources, todo, results, how, scheduler, jobs, progress)
     if json_out is not None:
         _record.write_json(json_out, results)
     return dict(sorted(results.items()))
 
 
-def _record_all(gb, course, assignment, futures, per_student, results, done, json_out, bar):
-    """Steps 4-6 for each submission as its sandbox finishes; a student is recorded once
-    all their notebooks are graded."""
+def _grade(course, assignment, sources, todo, results, how, scheduler, jobs, progress):
+    """Steps 0 and 3-6 for the students in ``todo``, recorded into ``results``."""
+    executor = _executor.open_executor(scheduler, jobs)
     try:
-        for future in as_completed(futures):
-            ran = future.result()
-            student = ran.job.student
-            done.setdefault(student, []).append(_finish(ran))
-            if len(done[student]) == len(per_student[student]):
-                scores = sorted(done[student], key=lambda s: s.notebook)
-                jobs_of = per_student[student]
-                results[student] = _record_student(gb, course, assignment, jobs_of, scores)
-                if json_out is not None:
-                    _record.write_json(json_out, results)
-            bar.update(1)
-    except _gradebook.RecordError as exc:
-        exc.recorded = sorted(s for s, e in results.items() if e["status"] != "grader_error")
-        raise
+        # The preflight is the first task; the students' sandboxes start beside it (a free
+        # core would otherwise wait), but nothing is written until it has passed.
+        preflight = executor.preflight(sources, **how)
+        total = sum(len(subs) for _, subs, _ in todo)
+        with _recorder.Recorder(course, assignment, sources, todo, results, preflight) as recorder:
+            _drive(executor, _jobs(sources, todo), recorder, how, _progress(total, progress))
+    finally:
+        executor.close()
+
+
+def _plan(course, assignment, sources, limits, isolation, audit, students, resume):
+    """Who to grade: ``(resumed results, [(student, submissions, fingerprint), ...])``."""
+    per_student = {}
+    for sub in _collect.find_submissions(course, assignment, sources):
+        if students is None or sub.student in students:
+            per_student.setdefault(sub.student, []).append(sub)
+    settings = f"{limits}|{isolation}|{audit}"
+    source_print = _journal.source_fingerprint(course, sources, settings)
+    old = _journal.read_journal(_journal.journal_path(course, assignment)) if resume else {}
+    results, todo = {}, []
+    for student, subs in per_student.items():
+        try:
+            print_ = _journal.submission_fingerprint(source_print, subs)
+        except OSError:  # unreadable now: graded (and reported) as such
+            print_ = None
+        seen = old.get(student)
+        if print_ is not None and seen is not None and seen[0] == print_:
+            results[student] = seen[1]
+        else:
+            todo.append((student, subs, print_))
+    if resume:
+        print(f"resuming: {len(results)} student(s) already graded with these files "
+              f"({_journal.journal_path(course, assignment)}), {len(todo)} to grade",
+              file=sys.stderr)  # fmt: skip
+    return results, todo
+
+
+def _drive(executor, jobs, recorder, how, bar):
+    """Keep the executor's slots busy (twice as many submissions in flight, so a slot
+    never waits for this process), and record each submission as it comes back."""
+    window, flying = 2 * executor.slots, {}
+    jobs = iter(jobs)
+    try:
+        while True:
+            while len(flying) < window:
+                job = next(jobs, None)
+                if job is None:
+                    break
+                if job.status is not None:  # nothing to run: missing or unreadable
+                    recorder.add(job, None)
+                    bar.update(1)
+                    continue
+                cases = _compare.requests(job.source)
+                flying[executor.sandbox(job.extracted.cells, cases, **how)] = (job, len(cases))
+            if not flying:
+                return
+            for future in executor.wait_any(flying):
+                job, n = flying.pop(future)
+                recorder.add(job, executor.outcome(future, n))
+                bar.update(1)
     finally:
         bar.close()
 
@@ -242,33 +237,6 @@ def _json_folder(json_out) -> Path:
         raise FileNotFoundError(f"--json {json_out}: the folder {path.parent} does not exist: "
                                 "create it or pass a file in a folder that exists")  # fmt: skip
     return path.parent
-
-
-def _record_student(gb, course, assignment, jobs, scores):
-    """Step 6 for one student, once all their notebooks are graded: their JSON entry.
-
-    A grader error in any notebook records nothing of the student (a re-run grades them).
-    The autograded files are staged first, moved in once the gradebook transaction is
-    committed, and removed if anything fails: the student is recorded whole or not at all.
-
-    Raises:
-        grader.secure._gradebook.RecordError: the gradebook or a file could not be written.
-    """
-    entry = _record.student_json(scores)
-    if any(s.status == "grader_error" for s in scores):
-        return {**entry, "score": None, "status": "grader_error"}
-    nbs = {job.source.name: (job.source, job.nb) for job in jobs}
-    missing = sorted({m for s in scores for m in s.details.get("isolation", {}).get("missing", ())})
-    staging = _record.Staging()
-    try:
-        for result in scores:
-            source, nb = nbs[result.notebook]
-            _record.write_autograded(course, assignment, source, nb, result, staging=staging)
-        _gradebook.record_gradebook(gb, course, assignment, scores, missing=missing)
-        staging.publish()
-    finally:
-        staging.discard()  # what is still staged after a failure; nothing after publish
-    return entry
 
 
 def grader_errors(results) -> list[str]:

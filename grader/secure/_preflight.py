@@ -31,7 +31,8 @@ class Report:
     scores: dict
 
 
-def run(sources, *, limits, isolation="bwrap", hidden=(), audit=True) -> Report:
+def run(sources, *, limits, isolation="bwrap", hidden=(), audit=True, runner=None,
+        where="") -> Report:  # fmt: skip
     """Grade each source notebook's own solution in the sandbox; full marks or raise.
 
     Args:
@@ -40,6 +41,10 @@ def run(sources, *, limits, isolation="bwrap", hidden=(), audit=True) -> Report:
         isolation: ``"bwrap"`` or ``"weak"``.
         hidden: folders the sandbox must not show (the course).
         audit: install the audit hook (as the students' runs will).
+        runner: ``runner(cells, cases, limits=, hidden=, isolation=, audit=)`` runs one
+            submission (default :func:`grader.secure._sandbox.run_submission`, here; a
+            cluster passes one that runs it on a given worker).
+        where: the machine, for the messages (``" on worker tcp://..."``).
 
     Returns:
         A :class:`Report`.
@@ -49,16 +54,18 @@ def run(sources, *, limits, isolation="bwrap", hidden=(), audit=True) -> Report:
         grader.secure._bwrap.Unavailable: bubblewrap cannot run here.
     """
     layers, slowest, scores = {}, 0.0, {}
+    runner = runner or _sandbox.run_submission
     for source in sources:
         cells = _extract.extract(source, source.nb).cells
-        result = _sandbox.run_submission(
+        result = runner(
             cells, _compare.requests(source), limits=limits, hidden=hidden,
             isolation=isolation, audit=audit,
         )  # fmt: skip
         layers, slowest = result.isolation, max(slowest, result.wall_s)
         if result.status == "grader_error":
             raise PreflightFailed(
-                f"the sandbox failed on the source solution of {source.name}: {result.reason}. "
+                f"the sandbox{where} failed on the source solution of {source.name}: "
+                f"{result.reason}. "
                 "Fix: run `python -m grader doctor` and follow what it says"
             )
         scored = _score.score(source, "preflight", _compare.compare(source, result),
@@ -67,10 +74,10 @@ def run(sources, *, limits, isolation="bwrap", hidden=(), audit=True) -> Report:
         if scored.score < scored.max_score or result.status != "ok" or result.cell_errors:
             lost = [t for t in scored.tests if not t.passed]
             why = "; ".join(f"{t.grade_id}: {t.feedback[:300]}" for t in lost) or result.reason
-            errors = "; ".join(f"cell {g}: {e[:300]}" for g, e in result.cell_errors.items())
+            errors = "".join(f"; cell {g}: {e[:300]}" for g, e in result.cell_errors.items())
             raise PreflightFailed(
                 f"the source solution of {source.name} scored {scored.score:g} / "
-                f"{scored.max_score:g} in the sandbox ({why}{'; ' + errors if errors else ''}). "
+                f"{scored.max_score:g} in the sandbox{where} ({why}{errors}). "
                 "Fix: make the source notebook's solution pass its own tests "
                 "(nbgrader validate), or raise --timeout/--memory if it ran out"
             )
