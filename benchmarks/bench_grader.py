@@ -16,6 +16,16 @@ the other in one process, before and after (seconds per press: the first, and th
 median of the others). Run it as root and as an ordinary user to compare the two setups:
 
     .venv/bin/python benchmarks/bench_grader.py --students 20 [--assignment m_examples]
+
+With ``--scheduler`` it measures throughput instead (issue 16): students per minute and
+per core-second of ``python -m grader autograde`` with 1, 2 and 4 sandboxes at once on
+this machine and on a Dask cluster (``--scheduler tcp://HOST:8786``, or ``local``: a
+scheduler and ``--cluster-workers`` workers started here), next to stock ``nbgrader
+autograde`` in kernels in the same run; the bytes the grader wrote per student against
+the size of what it leaves; the median seconds of a submission's parts (sandbox start,
+cells, cases); and a PNG of students per minute against sandboxes at once:
+
+    .venv/bin/python benchmarks/bench_grader.py --students 100 --scheduler local
 """
 
 import argparse
@@ -69,14 +79,207 @@ def _button(course: Path, name: str, students: list[str], env=None) -> list[floa
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+# The grader's command line, then what it cost: CPU of this process and of every process
+# it waited for (the sandboxes), and the bytes it wrote (/proc/self/io).
+_MEASURED = """
+import json, resource, sys
+from grader.__main__ import main
+code = main(sys.argv[1:])
+io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+cpu = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                            resource.getrusage(resource.RUSAGE_CHILDREN)))
+print(json.dumps({"code": code, "wchar": int(io["wchar"]), "cpu": cpu}), file=sys.stderr)
+"""
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _ours(course: Path, name: str, *extra) -> dict:
+    """Grade ``course`` with the real CLI; seconds, CPU seconds, bytes written, phases."""
+    out = course / "results.json"
+    cmd = [sys.executable, "-c", _MEASURED, "autograde", name, "--course", str(course),
+           "--no-progress", "--json", str(out), *extra]  # fmt: skip
+    start, cpu = time.perf_counter(), _children_cpu()
+    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
+    if run.returncode:
+        raise SystemExit(f"{shlex_join(cmd)} failed:\n{run.stderr[-3000:]}")
+    measured = json.loads(run.stderr.strip().splitlines()[-1])
+    left = ("gradebook.db", "autograded", "grades")  # what the grader leaves in the course
+    kept = sum(p.stat().st_size for p in course.rglob("*")
+               if p.is_file() and p.parts[len(course.parts)] in left)  # fmt: skip
+    kept += out.stat().st_size
+    phases = [nb.get("phases", {}) for e in json.loads(out.read_text()).values()
+              for nb in e["notebooks"].values()]  # fmt: skip
+    median = {k: statistics.median(p[k] for p in phases if k in p) for k in phases[0]}
+    return {"seconds": seconds, "cpu": cpu, "wchar": measured["wchar"], "kept": kept,
+            "phases": median}  # fmt: skip
+
+
+def shlex_join(cmd) -> str:
+    import shlex
+
+    return shlex.join(str(c) for c in cmd)
+
+
+def _tree_cpu(pids) -> float:
+    """CPU seconds of running processes and of every process below them, counted from
+    /proc (user + system, their own and their waited-for children's)."""
+    stats = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit():
+                stats[int(proc.name)] = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+    below = {}
+    for pid, fields in stats.items():
+        below.setdefault(int(fields[1]), []).append(pid)
+    total, todo = 0, list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in stats:
+            total += sum(int(f) for f in stats[pid][11:15])  # utime stime cutime cstime
+            todo += below.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _local_cluster(folder: Path, workers: int):
+    """A ``dask scheduler`` and ``workers`` one-thread ``dask worker`` processes here."""
+    dask = Path(sys.executable).with_name("dask")
+    file = folder / "scheduler.json"
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--scheduler-file", file, "--no-dashboard"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    while not (file.exists() and file.stat().st_size):
+        time.sleep(0.1)
+    procs += [subprocess.Popen([dask, "worker", "--scheduler-file", file, "--nthreads", "1",
+                                "--no-dashboard", "--local-directory", folder / f"w{i}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for i in range(workers)]  # fmt: skip
+    time.sleep(8)  # the workers register
+    return json.loads(file.read_text())["address"], procs
+
+
+def _throughput(args, name: str, n: int, tmp: Path) -> int:
+    """The --scheduler mode: students per minute against sandboxes at once."""
+    base = make_course(tmp / "base", name)
+    for i in range(n):
+        submit(base, f"s{i:03d}", honest_cells(name), assignment=name)
+    rows, courses = [], {}
+
+    def fresh(label):
+        course = courses[label] = tmp / f"c{len(courses)}"
+        shutil.copytree(base, course)
+        return course
+
+    stock = fresh("stock")
+    env = {"LRJAX_AUTOGRADE": "kernel"}
+    nbgrader(stock, "generate_assignment", name, env=env)
+    start, cpu = time.perf_counter(), _children_cpu()
+    run = nbgrader(stock, "autograde", name, env=env)
+    if run.returncode:
+        raise SystemExit(run.stderr[-3000:])
+    stocked = {"seconds": time.perf_counter() - start, "cpu": _children_cpu() - cpu}
+    rows.append(("stock `nbgrader autograde` (kernels, shared JAX cache)", None, stocked))
+    for jobs in args.workers:
+        label = f"`python -m grader autograde --jobs {jobs}`"
+        rows.append((label, jobs, _ours(fresh(label), name, "--jobs", str(jobs))))
+    procs = []
+    try:
+        address = args.scheduler
+        if address == "local":
+            address, procs = _local_cluster(tmp, args.cluster_workers)
+        label = f"Dask cluster ({args.cluster_workers} workers, 1 thread each)"
+        if args.scheduler != "local":
+            label = f"Dask cluster at {address}"
+        workers = _tree_cpu(p.pid for p in procs)
+        measured = _ours(fresh(label), name, "--scheduler", address)
+        if procs:  # the client's and the local workers' CPU
+            measured["cpu"] += _tree_cpu(p.pid for p in procs) - workers
+        else:  # the workers' CPU is elsewhere
+            measured["cpu"] = 0.0
+        rows.append((label, args.cluster_workers, measured))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait()
+    found = {label: gradebook_scores(c, name) for label, c in courses.items()}
+    agree = len({tuple(sorted(v.items())) for v in found.values()}) == 1
+    who = "root" if os.geteuid() == 0 else f"uid {os.geteuid()}"
+    print(f"{name}, {n} honest students, as {who}, {os.cpu_count()} cores, scores agree: {agree}")
+    stock_rate = 60 * n / rows[0][2]["seconds"]
+    print(
+        "| grader | at once | seconds | students per minute | vs stock | CPU s per student "
+        "| students per core-second | bytes written per student | written / kept |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for label, jobs, m in rows:
+        rate = 60 * n / m["seconds"]
+        written = (f"{m['wchar'] / n:,.0f} | {m['wchar'] / m['kept']:.2f}" if "wchar" in m
+                   else "- | -")  # fmt: skip
+        cpu = f"{m['cpu'] / n:.2f} | {n / m['cpu']:.2f}" if m["cpu"] > 1 else "- | -"
+        print(f"| {label} | {jobs or '-'} | {m['seconds']:.1f} | {rate:.1f} "
+              f"| {rate / stock_rate:.1f}x | {cpu} | {written} |")  # fmt: skip
+    print("\nmedian seconds of one submission's parts (python -m grader, from its JSON):")
+    print("| run | start | cells | cases |")
+    print("| --- | ---: | ---: | ---: |")
+    for label, _, m in rows[1:]:
+        ph = m["phases"]
+        print(f"| {label} | {ph.get('start', 0):.3f} | {ph.get('cells', 0):.3f} "
+              f"| {ph.get('cases', 0):.3f} |")  # fmt: skip
+    if args.plot:
+        _plot(rows, n, stock_rate, Path(args.plot))
+        print(f"\nplot: {args.plot}")
+    return 0 if agree else 1
+
+
+def _plot(rows, n: int, stock_rate: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    local = [(jobs, 60 * n / m["seconds"]) for label, jobs, m in rows[1:-1]]
+    ax.plot(*zip(*local, strict=True), "o-", label="python -m grader, this machine (--jobs)")
+    jobs, m = rows[-1][1], rows[-1][2]
+    ax.plot([jobs], [60 * n / m["seconds"]], "s", markersize=9, label=rows[-1][0])
+    ax.axhline(stock_rate, color="grey", linestyle="--", label="stock nbgrader autograde")
+    ax.set_xlabel("sandboxes at once (local jobs, or cluster workers)")
+    ax.set_ylabel("students per minute")
+    ax.set_xticks(sorted({j for _, j, _ in rows[1:]}))
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Grading throughput, {n} honest students, {os.cpu_count()} cores")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
     parser.add_argument("--presses", type=int, default=4, help="students for the button")
     parser.add_argument("--jobs", type=int, default=None, help="our grader's jobs (all cores)")
     parser.add_argument("--assignment", default=ASSIGNMENT, help=f"default {ASSIGNMENT}")
+    parser.add_argument("--scheduler", help="throughput mode: a Dask scheduler's address, "
+                        "or 'local' to start one here")  # fmt: skip
+    parser.add_argument("--cluster-workers", type=int, default=2,
+                        help="workers of the local cluster (default 2)")  # fmt: skip
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2, 4], help="sandboxes at once (default 1,2,4)")  # fmt: skip
+    png = Path(__file__).resolve().parents[1] / "docs" / "grader-throughput.png"
+    parser.add_argument("--plot", default=str(png), help="the PNG ('' for none)")
     args = parser.parse_args()
     name, n = args.assignment, args.students
+    if args.scheduler:
+        with tempfile.TemporaryDirectory() as tmp:
+            return _throughput(args, name, n, Path(tmp))
     kernel = {"LRJAX_AUTOGRADE": "kernel"}
     with tempfile.TemporaryDirectory() as tmp:
         base = make_course(Path(tmp) / "base", name)

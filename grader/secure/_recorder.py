@@ -31,6 +31,7 @@ def _finish(job, result):
             "missing_cells": list(extracted.missing),
             "isolation": result.isolation,
             "seconds": round(result.wall_s, 3),
+            "phases": result.phases,
             "output_tail": result.output[-2000:],
         }
     verdicts = _compare.compare(source, result)
