@@ -30,7 +30,7 @@ def x64():
 SERIAL = frozenset({
     "test_add_exercise", "test_attacks", "test_bad_input", "test_browser", "test_course",
     "test_exchange", "test_grader_cli", "test_hooks", "test_mathjax", "test_packaging",
-    "test_dask", "test_record", "test_sandbox",
+    "test_dask", "test_record", "test_sandbox", "test_zygote",
 })  # fmt: skip
 
 

@@ -38,6 +38,7 @@ from _grader_course import (
     submit,
     tree_hashes,
 )
+from _procs import sandbox_processes
 
 from grader.secure._pipeline import grade_assignment
 from grader.secure._sandbox import Limits
@@ -130,18 +131,13 @@ def machine_state(course: Path, repo=REPO, venv=sys.prefix) -> dict:
 
 
 def leftovers() -> list[str]:
-    """Command lines of processes an attack may have left behind (none may remain)."""
+    """Command lines of processes an attack may have left behind (none may remain): any
+    process of a sandbox (``tests/_procs.py``: started by path or forked by a zygote), and
+    the attacks' ``sleep 300``."""
     found = []
     for _ in range(50):  # SIGKILLed processes take a moment to be reaped
-        found = []
-        for proc in Path("/proc").iterdir():
-            try:
-                cmd = (proc / "cmdline").read_bytes()
-                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state != "Z" and (b"sleep\x00300" in cmd or b"_child.py" in cmd):
-                found.append(cmd.replace(b"\x00", b" ").decode(errors="replace"))
+        procs = sandbox_processes(also=(b"sleep\x00300",))
+        found = [cmd.replace(b"\x00", b" ").decode(errors="replace") for cmd in procs.values()]
         if not found:
             break
         time.sleep(0.1)

@@ -18,6 +18,7 @@ from _grader_course import (
     nbgrader,
     submit,
 )
+from _procs import running, sandbox_processes, zygotes_of
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +137,7 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
     course, out, proc = _start_with_sleeper(tmp_path, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        sandboxes = _sandboxes()
+        sandboxes = _sandboxes() | zygotes_of(proc.pid)
         assert sandboxes, "the second sandbox should be running"
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -146,23 +147,16 @@ def test_grader_killed_late_keeps_earlier_results_and_no_sandbox(tmp_path):
     (line,) = (course / "grades" / f"{ASSIGNMENT}.jsonl").read_text().splitlines()
     assert json.loads(line)["entry"]["score"] == 10
     for _ in range(100):
-        if not _sandboxes() & sandboxes:
+        if not running(sandboxes):
             break
         time.sleep(0.1)
-    assert not _sandboxes() & sandboxes  # killed with the grader (bwrap --die-with-parent)
+    # killed with the grader (bwrap --die-with-parent; its zygote ends with its socket)
+    assert not running(sandboxes)
 
 
 def _sandboxes() -> set:
-    """Pids of running sandbox children (their command line names grader/secure/_child.py)."""
-    found = set()
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and b"_child.py" in (proc / "cmdline").read_bytes():
-                if (proc / "stat").read_text().split()[2] != "Z":
-                    found.add(int(proc.name))
-        except (OSError, IndexError):
-            pass
-    return found
+    """Pids of running sandbox processes (``tests/_procs.py``)."""
+    return set(sandbox_processes())
 
 
 def _bwrap_pids(parent: int) -> set:

@@ -145,7 +145,7 @@ def _view(hide) -> list[str]:
     return args
 
 
-def command(argv, *, uid: int, tmp_mb: int, env: dict, hide=()) -> list[str]:
+def command(argv, *, uid: int, tmp_mb: int, env: dict, hide=(), info_fd=None) -> list[str]:
     """The ``bwrap ... -- argv`` command line for one sandbox.
 
     Args:
@@ -154,6 +154,8 @@ def command(argv, *, uid: int, tmp_mb: int, env: dict, hide=()) -> list[str]:
         tmp_mb: size of each private tmpfs (``/tmp`` and ``/dev/shm``) in MiB.
         env: the whole environment inside.
         hide: folders to cover if a bind would show them (the course).
+        info_fd: a descriptor (passed to bwrap) where bwrap writes, as JSON, the pid of
+            the sandbox's init and its namespaces' inode numbers (``--info-fd``).
 
     Returns:
         The argv list, starting with the bwrap executable.
@@ -180,6 +182,8 @@ def command(argv, *, uid: int, tmp_mb: int, env: dict, hide=()) -> list[str]:
     args += ["--clearenv", "--chdir", WORK]
     for key, value in env.items():
         args += ["--setenv", key, value]
+    if info_fd is not None:
+        args += ["--info-fd", str(info_fd)]
     return [*args, "--", *argv]
 
 

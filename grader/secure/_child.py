@@ -2,14 +2,17 @@
 
 Started by :mod:`grader.secure._sandbox` as ``python -I -B _child.py REQ RES UID AUDIT NPROC DIR``
 (by path, so that the ``grader`` package is never imported here; inside bubblewrap this
-file, ``_hook.py`` and the ``protocol`` folder are the only files of the grader that exist).
+file, ``_hook.py`` and the ``protocol`` folder are the only files of the grader that exist),
+or, as root, forked from the zygote (:mod:`grader.secure._zygote`), which ran step 1's
+:func:`prepare` once for every child and calls :func:`start_backend` and :func:`serve`.
 
 Order inside the child (each step relies on the one before):
 
 1. import NumPy, JAX and the ``grader.protocol`` package (trusted code: cases, outcomes,
-   ``run_case`` and the wire codec, loaded from its folder as itself) and warm JAX up (jit,
-   vmap, float64), so every module the cases need is loaded while files may still be read;
-   no reference answers, no hidden cases, no lrjax reachable from this process;
+   ``run_case`` and the wire codec, loaded from its folder as itself) and trace every mode
+   (jit, vmap, float64, a trace, an error's report) with abstract arguments, so every
+   module the cases need is loaded while files may still be read; then start the XLA
+   backend; no reference answers, no hidden cases, no lrjax reachable from this process;
 2. read the extracted cells from the request pipe;
 3. drop root (if started as root) to the uid the parent claimed for this sandbox, and set
    RLIMIT_NPROC, which then counts only this sandbox's processes;
@@ -45,24 +48,48 @@ def _main() -> int:
     protocol_dir = os.path.join(here if inside else os.path.dirname(here), "protocol")
     hidden = [here if inside else os.path.dirname(here), *sys.argv[7:]]
     parent = os.getppid()
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_sandbox_hook", os.path.join(here, "_hook.py"))
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)  # the policy (grader/secure/_hook.py), loaded by path
+    hook = load_hook(here)
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     os.chdir(folder)
+    protocol = prepare(protocol_dir)
+    # weak isolation as root may drop to a uid that cannot read the interpreter's files
+    # (a venv under /root): compile once now so nothing is loaded lazily after the drop
+    start_backend(protocol, compile_now=not inside)
+    return serve(hook, protocol, req_fd, res_fd, uid=uid, audit=audit, nproc=nproc,
+                 folder=folder, hidden=hidden, parent=parent)  # fmt: skip
 
+
+def load_hook(folder):
+    """The policy module (grader/secure/_hook.py), loaded by path from ``folder``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_sandbox_hook", os.path.join(folder, "_hook.py"))
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
+
+
+def serve(hook, protocol, req_fd, res_fd, *, uid, audit, nproc, folder, hidden, parent) -> int:
+    """Steps 2-7 (the docstring of this module): shared by both ways the child starts.
+
+    Args:
+        hook: the module :func:`load_hook` gave.
+        protocol: the ``grader.protocol`` package (:func:`prepare`).
+        req_fd, res_fd: the request pipe (read) and the result pipe (write).
+        uid: the uid to drop to (as root), or -1 to keep this one.
+        audit: install the audit hook.
+        nproc: RLIMIT_NPROC to set after the drop (0: keep the one given).
+        folder: the working folder (the hook lets the student write only there).
+        hidden: folders the hook refuses to read even inside the installation.
+        parent: what ``os.getppid()`` says while the process that waits for this one lives.
+
+    Returns:
+        The exit code (0); a student's failure is data sent to the parent, not an exception.
+    """
     import json
     import linecache
+    import resource
     import traceback
-
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    protocol = _load_protocol(protocol_dir, importlib.util)
-    _warm_up(protocol, np, jax, jnp)
 
     write = os.write
     dumps = json.dumps
@@ -71,8 +98,6 @@ def _main() -> int:
         data = (dumps(obj, allow_nan=True) + "\n").encode()
         while data:
             data = data[write(res_fd, data) :]
-
-    import resource
 
     reader = _LineReader(req_fd, os.read)
     request = json.loads(reader.line())
@@ -169,24 +194,31 @@ _PRELOAD = (
     "collections", "random", "re", "string", "typing", "dataclasses", "numbers", "operator",
     "copy", "time", "datetime", "warnings", "enum", "abc", "contextlib", "textwrap",
     "jax.scipy.special", "jax.nn", "jax.lax", "numpy.linalg",
+    # what JAX imports lazily on its first compilation (lowering to MLIR)
+    "jaxlib.mlir.dialects.mhlo", "jaxlib.mlir.dialects.builtin", "jaxlib.mlir.extras.meta",
+    "encodings.idna",  # so a refused socket says "socket", not "idna"
 )  # fmt: skip
 
 
-def _warm_up(protocol, np, jax, jnp) -> None:
-    """Run every mode once (float32 and float64) so lazy imports happen before the hook."""
+def prepare(protocol_dir):
+    """Step 1 without XLA: import NumPy, JAX and the protocol, and trace every mode.
 
-    def fn(x):
-        return jnp.exp(-x) * x + jax.nn.sigmoid(x)
+    Nothing here starts a thread (no XLA backend exists yet): the zygote
+    (:mod:`grader.secure._zygote`) runs this once and forks sandboxes from the result.
 
-    # one of each mode and of each float width is enough to load what they need
-    for mode, arg in (("call", np.ones(3, np.float32)), ("jit", np.float32(0.5)),
-                      ("vmap", np.ones(3, np.float64))):  # fmt: skip
-        protocol.run_case(fn, protocol.Case("warm_up", (arg,), mode, "warm up"))
-    protocol.run_case(fn, protocol.Case("warm_up", (np.ones(2, np.float32),), "trace"))
-    protocol.run_case(None, protocol.Case("warm_up", (), "call"))  # an error's report
-    jax.grad(lambda x: jnp.sum(x * x))(jnp.ones(2))
-    import encodings.idna  # noqa: F401  (so a refused socket says "socket", not "idna")
+    Args:
+        protocol_dir: the ``grader/protocol`` folder to load the protocol package from.
 
+    Returns:
+        The ``grader.protocol`` package.
+    """
+    import importlib.util
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    protocol = _load_protocol(protocol_dir, importlib.util)
     # After the uid drop the interpreter's own files may be unreadable (a Python under
     # /root): load the standard modules a solution might reasonably import now.
     for name in _PRELOAD:
@@ -194,7 +226,48 @@ def _warm_up(protocol, np, jax, jnp) -> None:
             __import__(name)
         except ImportError:
             pass
+
+    def fn(x):
+        return jnp.exp(-x) * x + jax.nn.sigmoid(x)
+
+    # tracing with abstract arguments loads what each mode and float width needs, without
+    # a backend (lowering or running would start XLA's threads)
+    shape = jax.ShapeDtypeStruct
+    jax.make_jaxpr(jax.jit(fn))(shape((3,), np.float32))
+    jax.make_jaxpr(jax.vmap(fn))(shape((3,), np.float32))
+    with jax.enable_x64(True):
+        jax.make_jaxpr(jax.vmap(fn))(shape((3,), np.float64))
+    jax.make_jaxpr(jax.grad(lambda x: jnp.sum(x * x)))(shape((2,), np.float32))
+    protocol.run_case(fn, protocol.Case("warm_up", (shape((2,), np.float32),), "trace"))
+    protocol.run_case(None, protocol.Case("warm_up", (), "call"))  # an error's report
     np.testing.assert_allclose(np.ones(1), np.ones(1))
+    return protocol
+
+
+def start_backend(protocol, *, compile_now=False) -> None:
+    """Start JAX's CPU backend (its threads); with ``compile_now``, also run every mode
+    once (float32 and float64), so nothing of XLA is loaded later.
+
+    Args:
+        protocol: the ``grader.protocol`` package.
+        compile_now: compile and run the warm-up function in each mode (slower: only
+            where the interpreter's files may become unreadable after the uid drop).
+    """
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    jax.devices()
+    if not compile_now:
+        return
+
+    def fn(x):
+        return jnp.exp(-x) * x + jax.nn.sigmoid(x)
+
+    for mode, arg in (("call", np.ones(3, np.float32)), ("jit", np.float32(0.5)),
+                      ("vmap", np.ones(3, np.float64))):  # fmt: skip
+        protocol.run_case(fn, protocol.Case("warm_up", (arg,), mode, "warm up"))
+    jax.grad(lambda x: jnp.sum(x * x))(jnp.ones(2))
 
 
 if __name__ == "__main__":

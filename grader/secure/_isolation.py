@@ -144,40 +144,53 @@ def missing(sandbox: str, mode: str = "") -> list[str]:
     return [layer for layer in _STRONG if layer not in has]
 
 
+def rlimits(limits, nproc) -> dict:
+    """The rlimits of one sandbox: ``{"RLIMIT_AS": (soft, hard), ...}``.
+
+    Args:
+        limits: the :class:`Limits`.
+        nproc: RLIMIT_NPROC (see :func:`nproc_limit`).
+
+    Returns:
+        Soft and hard limit per :mod:`resource` name; CPU time gets 5 s between SIGXCPU
+        (soft) and SIGKILL (hard).
+    """
+    cpu = int(limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5)
+    mb = 1 << 20
+    return {
+        "RLIMIT_AS": (limits.memory_mb * mb,) * 2,
+        "RLIMIT_CPU": (cpu, cpu + 5),
+        "RLIMIT_NPROC": (nproc, nproc),
+        "RLIMIT_FSIZE": (limits.fsize_mb * mb,) * 2,
+        "RLIMIT_NOFILE": (limits.nofile, limits.nofile),
+        "RLIMIT_CORE": (0, 0),
+    }
+
+
+_PRLIMIT = {"RLIMIT_AS": "as", "RLIMIT_CPU": "cpu", "RLIMIT_NPROC": "nproc",
+            "RLIMIT_FSIZE": "fsize", "RLIMIT_NOFILE": "nofile", "RLIMIT_CORE": "core"}  # fmt: skip
+
+
 def with_rlimits(child, limits, nproc) -> list[str]:
     """``prlimit ... -- child`` (or ``child`` unchanged without prlimit: see :func:`preexec`)."""
     if not shutil.which("prlimit"):
         return list(child)
-    cpu = limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5
-    mb = 1 << 20
-    return [
-        "prlimit",
-        f"--as={limits.memory_mb * mb}",
-        f"--cpu={int(cpu)}:{int(cpu) + 5}",
-        f"--nproc={nproc}",
-        f"--fsize={limits.fsize_mb * mb}",
-        f"--nofile={limits.nofile}",
-        "--core=0",
-        "--",
-        *child,
-    ]
+    values = rlimits(limits, nproc).items()
+    flags = [f"--{_PRLIMIT[name]}={soft}:{hard}" for name, (soft, hard) in values]
+    return ["prlimit", *flags, "--", *child]
 
 
 def preexec(limits, nproc):
     """Fallback when prlimit is missing: set the rlimits in the forked child."""
+    set_rlimits(rlimits(limits, nproc))
+
+
+def set_rlimits(values: dict) -> None:
+    """Set the :func:`rlimits` ``values`` on this process."""
     import resource
 
-    cpu = int(limits.cpu_s if limits.cpu_s is not None else 2 * limits.timeout_s + 5)
-    mb = 1 << 20
-    for which, value in (
-        (resource.RLIMIT_AS, limits.memory_mb * mb),
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_NPROC, nproc),
-        (resource.RLIMIT_FSIZE, limits.fsize_mb * mb),
-        (resource.RLIMIT_NOFILE, limits.nofile),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        resource.setrlimit(which, (value, value))
+    for name, (soft, hard) in values.items():
+        resource.setrlimit(getattr(resource, name), (soft, hard))
 
 
 def scrubbed_env(folder):

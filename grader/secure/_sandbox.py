@@ -15,17 +15,19 @@ no other sandbox holds (:mod:`grader.secure._uids`), and talks to it over two de
    trusted beyond "these are numbers": the verdicts are computed later, in this process.
 
 The student's wall-clock budget (``Limits.timeout_s``) starts at ``ready``; after it the
-whole sandbox is killed (every process in its PID namespace dies with it).
+whole sandbox is killed (every process in its PID namespace dies with it). After ``done``
+the sandbox is killed at once: what the child printed is already in the pipe.
+
+As root the child is not a fresh interpreter but a fork of this process's zygote, joined
+to a bwrap sandbox made with the same command (:mod:`grader.secure._forkserver`): JAX is
+imported once per grading process instead of once per submission.
 ``isolation="weak"`` (only when asked for by name) uses ``unshare`` instead of bwrap and
 records what it lacks (:func:`grader.secure._isolation.missing`).
 """
 
 import contextlib
 import functools
-import json
 import os
-import secrets
-import selectors
 import shutil
 import signal
 import subprocess
@@ -34,8 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.protocol._wire import case_to_wire, handle_line, value_from_wire
-from grader.secure import _bwrap, _uids
+from grader.protocol._wire import value_from_wire
+from grader.secure import _bwrap, _forkserver, _holder, _talk, _uids
 from grader.secure._isolation import (
     Limits,
     child_argv,
@@ -43,16 +45,17 @@ from grader.secure._isolation import (
     missing,
     nproc_limit,
     preexec,
+    rlimits,
     scrubbed_env,
     weak_wrap,
     with_rlimits,
 )
+from grader.secure._talk import talk
 
 __all__ = ["Cell", "Limits", "SandboxResult", "isolation_mode", "run_submission", "value_from_wire"]
 
 CHILD = Path(__file__).with_name("_child.py")
 ISOLATIONS = ("bwrap", "weak")
-READY = b'{"kind": "ready"}'
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class SandboxResult:
 
 
 def run_submission(cells, cases, *, limits=None, audit=True, hidden=(), isolation="bwrap",
-                   mode=None):  # fmt: skip
+                   mode=None, zygote=None):  # fmt: skip
     """Run ``cells`` in a fresh sandboxed child, then ask it for ``cases``.
 
     Args:
@@ -110,6 +113,10 @@ def run_submission(cells, cases, *, limits=None, audit=True, hidden=(), isolatio
         isolation: ``"bwrap"`` (the default) or ``"weak"`` (``unshare``, see
             :func:`grader.secure._isolation.missing`).
         mode: for ``"weak"``, the namespace setup (default :func:`isolation_mode`).
+        zygote: fork the child from this process's zygote into a fresh bwrap sandbox
+            (:mod:`grader.secure._forkserver`; as root with bwrap only) instead of starting
+            a fresh interpreter in it. None: yes where possible, unless
+            ``LRJAX_SANDBOX_ZYGOTE=0``. ``isolation["start"]`` says which it was.
 
     Returns:
         A :class:`SandboxResult`; it never raises for anything the child does.
@@ -127,7 +134,61 @@ def run_submission(cells, cases, *, limits=None, audit=True, hidden=(), isolatio
         raise _bwrap.Unavailable(_bwrap.probe().error)
     root = os.geteuid() == 0
     with _uids.claim() if root else contextlib.nullcontext(-1) as uid:
+        if _forkserver.wanted(isolation, uid, zygote):
+            result = _run_forked(cells, cases, limits, audit, list(hidden), uid)
+            if result is not None:
+                return result
         return _run(cells, cases, limits, audit, list(hidden), isolation, mode, uid)
+
+
+def _layers(uid) -> dict:
+    spaces = ["pid", "net", "ipc", "uts", "mount"] + ([] if uid >= 0 else ["user"])
+    return {"sandbox": "bwrap", "namespaces": spaces, "filesystem": "private read-only view"}
+
+
+def _info(layers, uid, audit, isolation, mode, start) -> dict:
+    return {**layers, "uid": uid if uid >= 0 else None, "audit_hook": audit,
+            "missing": missing(isolation, mode or ""), "start": start}  # fmt: skip
+
+
+def _run_forked(cells, cases, limits, audit, hidden, uid):
+    """The child forked from the zygote into a fresh holder sandbox (as root); None when
+    the zygote cannot start in this process (a fresh interpreter is started instead)."""
+    info = _info(_layers(uid), uid, audit, "bwrap", "", "zygote")
+    env, start = scrubbed_env(_bwrap.WORK), time.monotonic()
+    try:
+        box = _holder.start(uid=uid, limits=limits, rlimits=rlimits(limits, limits.nproc),
+                            audit=audit, hidden=hidden, env=env,
+                            deadline=start + limits.startup_s)  # fmt: skip
+    except _forkserver.Unusable:
+        return None
+    except _forkserver.StartError as exc:
+        return SandboxResult("grader_error", str(exc), (None,) * len(cases), isolation=info,
+                             wall_s=time.monotonic() - start)  # fmt: skip
+    try:
+        state = talk(box.out_r, box.req_w, box.res_r, cells, cases, limits, start,
+                     exit_fd=box.exit_r, on_exit=box.on_exit)  # fmt: skip
+    finally:
+        box.close()
+    why = (state["exit"] or {}).get("error")
+    if not state["ready"] and why:
+        state["startup"] = f"the zygote's child could not enter the sandbox: {why}"
+    return _result(state, box.returncode(state), limits, len(cases), box.cmd, "bwrap", info, start)
+
+
+def _result(state, returncode, limits, n, cmd, isolation, info, start):
+    status, reason = _talk.status(returncode, state, limits, n, cmd, isolation)
+    return SandboxResult(
+        status=status,
+        reason=reason,
+        outcomes=tuple(state["outcomes"]),
+        cell_errors=state["cell_errors"],
+        output=state["output"].decode("utf-8", "replace"),
+        output_dropped=state["dropped"],
+        isolation=info,
+        wall_s=time.monotonic() - start,
+        phases=_talk.phases(start, state["times"]),
+    )
 
 
 def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
@@ -139,9 +200,7 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
                           limits.nproc, _bwrap.WORK)  # fmt: skip
         env = scrubbed_env(_bwrap.WORK)
         cmd = _bwrap.command(argv, uid=uid, tmp_mb=limits.fsize_mb, env=env, hide=hidden)
-        cwd = "/"
-        spaces = ["pid", "net", "ipc", "uts", "mount"] + ([] if uid >= 0 else ["user"])
-        layers = {"sandbox": "bwrap", "namespaces": spaces, "filesystem": "private read-only view"}
+        cwd, layers = "/", _layers(uid)
     else:
         folder = cwd = tempfile.mkdtemp(prefix="lrjax-sandbox-")
         if uid >= 0:
@@ -151,8 +210,7 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
                           hidden)  # fmt: skip
         cmd, env = weak_wrap(argv, folder, uid, limits, hidden, mode), scrubbed_env(folder)
         layers = {"sandbox": "weak", "namespace": mode, "filesystem": "shared"}
-    isolation_info = {**layers, "uid": uid if uid >= 0 else None, "audit_hook": audit,
-                      "missing": missing(isolation, mode or "")}  # fmt: skip
+    isolation_info = _info(layers, uid, audit, isolation, mode, "exec")
     nproc, prlimit = nproc_limit(limits, uid), shutil.which("prlimit") is not None
     start = time.monotonic()
     try:
@@ -176,7 +234,7 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
         os.close(req_r)
         os.close(res_w)
     try:
-        state = _talk(proc, req_w, res_r, cells, cases, limits, start)
+        state = talk(proc.stdout.fileno(), req_w, res_r, cells, cases, limits, start)
     finally:
         _kill_group(proc)
         proc.stdout.close()
@@ -185,26 +243,8 @@ def _run(cells, cases, limits, audit, hidden, isolation, mode, uid):
                 os.close(fd)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
-    status, reason = _status(proc.returncode, state, limits, len(cases), cmd, isolation)
-    return SandboxResult(
-        status=status,
-        reason=reason,
-        outcomes=tuple(state["outcomes"]),
-        cell_errors=state["cell_errors"],
-        output=state["output"].decode("utf-8", "replace"),
-        output_dropped=state["dropped"],
-        isolation=isolation_info,
-        wall_s=time.monotonic() - start,
-        phases=_phases(start, state["times"]),
-    )
-
-
-def _phases(start, times) -> dict:
-    """Seconds of each part of the run from the moments the parent saw each message."""
-    marks, phases, last = ("start", "cells", "cases"), {}, start
-    for name, moment in zip(marks, times, strict=False):
-        phases[name], last = round(moment - last, 4), moment
-    return phases
+    return _result(state, proc.returncode, limits, len(cases), cmd, isolation, isolation_info,
+                   start)  # fmt: skip
 
 
 def _kill_group(proc) -> None:
@@ -213,135 +253,3 @@ def _kill_group(proc) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
-
-
-def _talk(proc, req_w, res_r, cells, cases, limits, start):
-    """The parent's side of the protocol, with a deadline and output caps."""
-    nonce = secrets.token_hex(16)
-    state = {"outcomes": [None] * len(cases), "cell_errors": {}, "output": b"",
-             "problem": None, "timed_out": False, "done": False, "dropped": 0,
-             "ready": False, "startup": None, "times": []}  # fmt: skip
-    first = {"cells": [{"grade_id": c.grade_id, "code": c.code} for c in cells]}
-    pending = (json.dumps(first) + "\n").encode()
-    second = json.dumps({"nonce": nonce, "cases": [case_to_wire(c) for c in cases]}) + "\n"
-    os.set_blocking(req_w, False)
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ, "out")
-    sel.register(res_r, selectors.EVENT_READ, "res")
-    sel.register(req_w, selectors.EVENT_WRITE, "req")
-    writing, res_buf, res_total, loaded = True, b"", 0, False
-    open_reads, draining = 2, False
-    deadline = start + limits.startup_s
-    while open_reads:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            if draining:
-                break
-            if not state["ready"]:
-                state["startup"] = f"the sandbox did not start within {limits.startup_s:g} s"
-                return state
-            state["timed_out"] = True
-            break
-        for key, _ in sel.select(timeout=min(left, 1.0)):
-            if key.data == "req":
-                try:
-                    pending = pending[os.write(req_w, pending) :]
-                except (BrokenPipeError, BlockingIOError):
-                    pending = b"" if not pending else pending
-                if not pending:
-                    sel.unregister(req_w)
-                    writing = False
-                continue
-            chunk = os.read(key.fileobj if key.data == "res" else proc.stdout.fileno(), 1 << 16)
-            if not chunk:
-                sel.unregister(key.fileobj)
-                open_reads -= 1
-                continue
-            if key.data == "out":
-                room = limits.output_bytes - len(state["output"])
-                if room > 0:
-                    state["output"] += chunk[:room]
-                state["dropped"] += max(0, len(chunk) - max(room, 0))
-                continue
-            res_total += len(chunk)
-            if res_total > limits.result_bytes:
-                state["problem"] = f"more than {limits.result_bytes} bytes of results"
-                return state
-            res_buf += chunk
-            while b"\n" in res_buf:
-                line, _, res_buf = res_buf.partition(b"\n")
-                if not state["ready"]:  # only trusted code has run: anything else is ours
-                    if line != READY:
-                        state["startup"] = f"the sandbox's start-up sent {line[:200]!r}"
-                        return state
-                    state["ready"] = True
-                    state["times"].append(time.monotonic())
-                    deadline = time.monotonic() + limits.timeout_s
-                    continue
-                problem, just_loaded = handle_line(line, state, nonce, loaded, len(cases))
-                if problem:
-                    state["problem"] = problem
-                    return state
-                if just_loaded:
-                    state["times"].append(time.monotonic())
-                    loaded = True
-                    if not writing:
-                        sel.register(req_w, selectors.EVENT_WRITE, "req")
-                    pending += second.encode()
-                    writing = True
-        if state["done"] and not draining:  # read what it printed until it exits (2 s at most)
-            state["times"].append(time.monotonic())
-            draining, deadline = True, min(deadline, time.monotonic() + 2.0)
-    return state
-
-
-def _status(returncode, state, limits, n, cmd, isolation):
-    """(status, reason) from how the child ended."""
-    if not state["ready"]:
-        why = state["startup"] or f"the sandbox ended (code {returncode}) before it was ready"
-        tail = state["output"].decode("utf-8", "replace").strip()[-1500:]
-        return "grader_error", f"{why}; command: {cmd[0]} ...; output: {tail or '(none)'}"
-    ended = state["problem"] or state["done"] or state["timed_out"]
-    if isolation == "bwrap" and not ended and returncode is not None and returncode < 0:
-        # bwrap itself died by a signal: only a process outside the sandbox can send that
-        name = _signal_of(returncode)
-        return "grader_error", (
-            f"the sandbox was killed from outside by {name.name if name else returncode} "
-            "(not by the grader, and nothing inside can signal bwrap)"
-        )
-    if state["problem"]:
-        return "protocol", f"the sandbox sent an invalid result: {state['problem']}"
-    if state["done"]:
-        memory = any(o is not None and o.error and "MemoryError" in o.error
-                     for o in state["outcomes"])  # fmt: skip
-        if memory:
-            return "memory", f"ran out of memory (limit {limits.memory_mb} MB) in some cases"
-        return "ok", ""
-    if state["timed_out"]:
-        return "timeout", f"timed out after {limits.timeout_s:g} s (wall clock) and was stopped"
-    sig = _signal_of(returncode)
-    if sig is not None:
-        if sig == signal.SIGXCPU:
-            return "cpu", "stopped: CPU time limit reached"
-        if sig == signal.SIGXFSZ:
-            return "output", f"stopped: wrote a file larger than {limits.fsize_mb} MB"
-        if sig in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
-            name = signal.Signals(sig).name
-            return "memory", (f"crashed with {name} (often the {limits.memory_mb} MB memory limit)")
-        return "signal", f"killed by signal {sig} ({signal.Signals(sig).name})"
-    answered = sum(o is not None for o in state["outcomes"])
-    return "exit", (
-        f"the process exited (code {returncode}) after {answered} of {n} cases: "
-        "os._exit, sys.exit or a crash in the submitted code"
-    )
-
-
-def _signal_of(returncode):
-    """The signal that ended the child: a negative code (no bwrap), or bwrap's 128 + N."""
-    if returncode is None:
-        return None
-    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else None
-    try:
-        return signal.Signals(number) if number is not None else None
-    except ValueError:
-        return None
