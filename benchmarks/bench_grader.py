@@ -86,9 +86,9 @@ import json, resource, sys
 from grader.__main__ import main
 code = main(sys.argv[1:])
 io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
-cpu = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                            resource.getrusage(resource.RUSAGE_CHILDREN)))
-print(json.dumps({"code": code, "wchar": int(io["wchar"]), "cpu": cpu}), file=sys.stderr)
+own, waited = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(json.dumps({"code": code, "wchar": int(io["wchar"]), "client": own.ru_utime + own.ru_stime,
+                  "cpu": sum(r.ru_utime + r.ru_stime for r in (own, waited))}), file=sys.stderr)
 """
 
 
@@ -118,7 +118,7 @@ def _ours(course: Path, name: str, *extra) -> dict:
               for nb in e["notebooks"].values()]  # fmt: skip
     median = {k: statistics.median(p[k] for p in phases if k in p) for k in phases[0]}
     return {"seconds": seconds, "cpu": cpu, "wchar": measured["wchar"], "kept": kept,
-            "phases": median}  # fmt: skip
+            "phases": median, "client": measured["client"]}  # fmt: skip
 
 
 def shlex_join(cmd) -> str:
@@ -226,13 +226,14 @@ def _throughput(args, name: str, n: int, tmp: Path) -> int:
         cpu = f"{m['cpu'] / n:.2f} | {n / m['cpu']:.2f}" if m["cpu"] > 1 else "- | -"
         print(f"| {label} | {jobs or '-'} | {m['seconds']:.1f} | {rate:.1f} "
               f"| {rate / stock_rate:.1f}x | {cpu} | {written} |")  # fmt: skip
-    print("\nmedian seconds of one submission's parts (python -m grader, from its JSON):")
-    print("| run | start | cells | cases |")
-    print("| --- | ---: | ---: | ---: |")
+    print("\nmedian seconds of one submission's parts (from the JSON), and the client's own CPU")
+    print("(reading, judging, recording: the ceiling of a cluster's throughput):")
+    print("| run | sandbox start | cells | cases | client CPU s per student |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for label, _, m in rows[1:]:
         ph = m["phases"]
         print(f"| {label} | {ph.get('start', 0):.3f} | {ph.get('cells', 0):.3f} "
-              f"| {ph.get('cases', 0):.3f} |")  # fmt: skip
+              f"| {ph.get('cases', 0):.3f} | {m['client'] / n:.3f} |")  # fmt: skip
     if args.plot:
         _plot(rows, n, stock_rate, Path(args.plot))
         print(f"\nplot: {args.plot}")

@@ -247,6 +247,32 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
             empty or larger than 20 MB, is not UTF-8, or is not a notebook.
         OSError: reading the file failed.
     """
+    data = submission_bytes(path)
+    if not data.strip():
+        raise ValueError("the notebook file is empty")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the notebook is not UTF-8 text (byte {exc.start})") from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+    except Exception as exc:  # any parse failure is the submission's problem
+        raise ValueError(f"cannot read the notebook: {type(exc).__name__}: {exc}") from exc
+    _check_cells(nb)
+    return nb
+
+
+def submission_bytes(path: Path) -> bytes:
+    """A submitted file's bytes, read safely: without following a symlink, without
+    blocking (a pipe), only from a regular file of at most 20 MB.
+
+    Raises:
+        ValueError: a symlink, a folder, a pipe, or more than 20 MB.
+        OSError: reading the file failed.
+    """
+    path = Path(path)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -267,20 +293,7 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         os.close(fd)
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"notebook is more than {MAX_NOTEBOOK_BYTES} bytes")
-    if not data.strip():
-        raise ValueError("the notebook file is empty")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"the notebook is not UTF-8 text (byte {exc.start})") from exc
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            nb = nbformat.reads(text, as_version=4, capture_validation_error={})
-    except Exception as exc:  # any parse failure is the submission's problem
-        raise ValueError(f"cannot read the notebook: {type(exc).__name__}: {exc}") from exc
-    _check_cells(nb)
-    return nb
+    return data
 
 
 def _check_cells(nb) -> None:

@@ -9,8 +9,9 @@ What the cluster adds, and what stays:
 - a worker that dies mid-task (its machine lost, the process killed) loses nothing:
   the scheduler gives its tasks to other workers. A task whose workers die every time
   it runs (the scheduler's ``distributed.scheduler.allowed-failures``, 3 by default)
-  comes back as a grader error of that student alone: not recorded, graded again by a
-  re-run;
+  is given up by Dask; this client sends it :data:`RESENDS` more time as a new task
+  (a neighbour that shared a dying worker with it is graded then), and after that it is
+  a grader error of that student alone: not recorded, graded again by a re-run;
 - the preflight runs on every worker connected at the start (each machine's sandbox is
   checked), pinned to it;
 - workers are trusted machines, like this one: student code never runs in a worker's
@@ -26,6 +27,7 @@ from grader.secure import _preflight, _remote
 from grader.secure._sandbox import SandboxResult
 
 PREFLIGHT_PRIORITY = 100  # a worker runs its preflight before the students queued beside it
+RESENDS = 1  # a task Dask gave up on (KilledWorker) is sent once more, as a new task
 
 
 def _grader_error(reason: str, n: int) -> SandboxResult:
@@ -87,24 +89,27 @@ class Cluster:
             self._finished.add(future)
         return future
 
-    def outcome(self, future, n: int) -> SandboxResult:
-        """The :class:`grader.secure._sandbox.SandboxResult` of a finished ``future``; what
-        went wrong on the cluster's side is a grader error of this submission alone."""
+    resends = RESENDS
+
+    def outcome(self, future, n: int) -> tuple[SandboxResult, bool]:
+        """The :class:`grader.secure._sandbox.SandboxResult` of a finished ``future``, and
+        whether sending it again may help (Dask gave up after its workers died). What went
+        wrong on the cluster's side is a grader error of this submission alone."""
         from distributed import KilledWorker
 
         self._live.discard(future)  # a result read is released on the cluster
         try:
             data = future.result()
         except KilledWorker as exc:
-            return _grader_error(f"the Dask workers that ran it died each time ({exc}); "
-                                 "a re-run grades it again", n)  # fmt: skip
+            why = f"the Dask workers that ran it died each time ({exc}); a re-run grades it again"
+            return _grader_error(why, n), True
         except Exception as exc:  # raised on the worker: its sandbox, its install
-            return _grader_error(f"the Dask task failed on its worker: "
-                                 f"{type(exc).__name__}: {exc}", n)  # fmt: skip
+            why = f"the Dask task failed on its worker: {type(exc).__name__}: {exc}"
+            return _grader_error(why, n), False
         try:
-            return _remote.result_from_wire(data, n)
+            return _remote.result_from_wire(data, n), False
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            return _grader_error(f"a worker sent a malformed result: {exc}", n)
+            return _grader_error(f"a worker sent a malformed result: {exc}", n), False
 
     def preflight(self, sources, *, limits, hidden=(), isolation="bwrap", audit=True):
         """Start the preflight on every worker connected now; a future whose result is

@@ -42,13 +42,16 @@ class Local:
         result is the :class:`grader.secure._preflight.Report`."""
         return self._pool.submit(_preflight.run, sources, **how)
 
+    resends = 0  # a result here is final
+
     def outcome(self, future, n: int):
-        """The :class:`grader.secure._sandbox.SandboxResult` of a finished ``future``.
+        """The :class:`grader.secure._sandbox.SandboxResult` of a finished ``future``, and
+        False (sending it again would not help).
 
         Raises:
             grader.secure._bwrap.Unavailable: bubblewrap cannot run here.
         """
-        return future.result()
+        return future.result(), False
 
     @staticmethod
     def wait_any(futures) -> set:

@@ -23,6 +23,7 @@ import os
 import time
 from pathlib import Path
 
+from grader.secure._collect import submission_bytes
 from grader.secure._record import _write_error
 
 FSYNC_EVERY_S = 1.0
@@ -55,12 +56,17 @@ def submission_fingerprint(source_print: str, submissions) -> str:
     """The fingerprint of one student's grade: the source's and each submitted file's
     bytes (a missing notebook counts as missing).
 
-    Raises:
-        OSError: a submitted file cannot be read (the caller grades the student then).
+    Returns:
+        The fingerprint, or None when a submitted file is not one that can be read (a
+        pipe, a symlink, too large: never resumed, always graded, as unreadable).
     """
     parts = [source_print]
     for sub in sorted(submissions, key=lambda s: s.notebook):
-        parts += [sub.notebook, sub.path.read_bytes() if sub.path is not None else b"\0missing"]
+        try:
+            data = submission_bytes(sub.path) if sub.path is not None else b"\0missing"
+        except (OSError, ValueError):
+            return None
+        parts += [sub.notebook, data]
     return _digest(parts)
 
 
@@ -104,7 +110,7 @@ class Journal:
         self._synced = time.monotonic()
         self.written = 0  # bytes this run appended
 
-    def append(self, student: str, fingerprint: str, entry: dict) -> None:
+    def append(self, student: str, fingerprint: str | None, entry: dict) -> None:
         """Add one student's line and hand it to the operating system.
 
         Raises:

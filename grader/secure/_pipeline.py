@@ -34,6 +34,7 @@ submissions in flight as the executor has slots, read one at a time: memory and 
 cost of recording stay the same per student whatever the size of the class.
 """
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -107,7 +108,8 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
         assignment: the assignment name.
         jobs: sandboxes run at once on this machine (default: ``os.cpu_count()``).
         limits: :class:`grader.secure._sandbox.Limits` (default limits when None).
-        json_out: path of the JSON results file (written once, at the end), or None.
+        json_out: path of the JSON results file, or None. Written once, at the end (or
+            when a write fails or the run is interrupted: with the students graded so far).
         progress: show a tqdm progress bar on stderr.
         isolation: ``"bwrap"`` (default) or ``"weak"`` (only when asked for by name).
         students: grade only these student ids (None: everyone).
@@ -147,10 +149,20 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     _gradebook.check_gradebook(course)
     results, todo = _plan(course, assignment, sources, limits, isolation, audit, students, resume)
     how = {"limits": limits, "hidden": hidden, "isolation": isolation, "audit": audit}
-    if todo:
-        _grade(course, assignment, sources, todo, results, how, scheduler, jobs, progress)
+    try:
+        if todo:
+            _grade(course, assignment, sources, todo, results, how, scheduler, jobs, progress)
+    except (_gradebook.RecordError, KeyboardInterrupt):  # the JSON: what was graded so far
+        if json_out is not None and results:
+            with contextlib.suppress(_gradebook.RecordError):
+                _record.write_json(json_out, results)
+        raise
     if json_out is not None:
-        _record.write_json(json_out, results)
+        try:
+            _record.write_json(json_out, results)
+        except _gradebook.RecordError as exc:
+            exc.recorded = sorted(s for s, e in results.items() if e["status"] != "grader_error")
+            raise
     return dict(sorted(results.items()))
 
 
@@ -179,10 +191,7 @@ def _plan(course, assignment, sources, limits, isolation, audit, students, resum
     old = _journal.read_journal(_journal.journal_path(course, assignment)) if resume else {}
     results, todo = {}, []
     for student, subs in per_student.items():
-        try:
-            print_ = _journal.submission_fingerprint(source_print, subs)
-        except OSError:  # unreadable now: graded (and reported) as such
-            print_ = None
+        print_ = _journal.submission_fingerprint(source_print, subs)
         seen = old.get(student)
         if print_ is not None and seen is not None and seen[0] == print_:
             results[student] = seen[1]
@@ -211,12 +220,17 @@ def _drive(executor, jobs, recorder, how, bar):
                     bar.update(1)
                     continue
                 cases = _compare.requests(job.source)
-                flying[executor.sandbox(job.extracted.cells, cases, **how)] = (job, len(cases))
+                flying[executor.sandbox(job.extracted.cells, cases, **how)] = (job, cases, 0)
             if not flying:
                 return
             for future in executor.wait_any(flying):
-                job, n = flying.pop(future)
-                recorder.add(job, executor.outcome(future, n))
+                job, cases, sent = flying.pop(future)
+                result, again = executor.outcome(future, len(cases))
+                if again and sent < executor.resends:  # its worker died: a new task
+                    future = executor.sandbox(job.extracted.cells, cases, **how)
+                    flying[future] = (job, cases, sent + 1)
+                    continue
+                recorder.add(job, result)
                 bar.update(1)
     finally:
         bar.close()

@@ -127,6 +127,5 @@ class Recorder:
         entry = _record_student(self._gb, self.course, self.assignment, jobs, scores)
         self.results[student] = entry
         if entry["status"] != "grader_error":
-            if self.prints[student] is not None:
-                self._journal.append(student, self.prints[student], entry)
+            self._journal.append(student, self.prints[student], entry)  # None: never resumed
             self.recorded.append(student)
