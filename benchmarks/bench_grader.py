@@ -31,6 +31,7 @@ cells, cases); and a PNG of students per minute against sandboxes at once:
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -139,7 +140,7 @@ def _ours(course: Path, name: str, *extra) -> dict:
     run = subprocess.run(cmd, capture_output=True, text=True, check=False)
     seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if run.returncode:
-        raise SystemExit(f"{shlex_join(cmd)} failed:\n{run.stderr[-3000:]}")
+        raise SystemExit(f"{shlex.join(map(str, cmd))} failed:\n{run.stderr[-3000:]}")
     measured = json.loads(run.stderr.strip().splitlines()[-1])
     left = ("gradebook.db", "autograded", "grades")  # what the grader leaves in the course
     kept = sum(p.stat().st_size for p in course.rglob("*")
@@ -150,12 +151,6 @@ def _ours(course: Path, name: str, *extra) -> dict:
     median = {k: statistics.median(p[k] for p in phases if k in p) for k in phases[0]}
     return {"seconds": seconds, "cpu": cpu, "wchar": measured["wchar"], "kept": kept,
             "phases": median, "client": measured["client"]}  # fmt: skip
-
-
-def shlex_join(cmd) -> str:
-    import shlex
-
-    return shlex.join(str(c) for c in cmd)
 
 
 def _tree_cpu(pids) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from _grader_course import ASSIGNMENT, gradebook_scores, honest_cells, make_course, submit
+from _procs import cmdline, stat
 
 pytest.importorskip("distributed", reason="Dask is in the grade extra: pip install 'lrjax[grade]'")
 pytestmark = [pytest.mark.slow, pytest.mark.bwrap]
@@ -31,15 +32,7 @@ SLOW = "import time\ntime.sleep(2)\n"  # an honest student whose cells take a wh
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if proc.name.isdigit() and ppid == pid:
-                found.append(int(proc.name))
-        except (OSError, IndexError, ValueError):
-            pass
-    return found
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and stat(p)[1] == pid]
 
 
 def _start(cmd, log: Path, env=None) -> subprocess.Popen:
@@ -76,7 +69,7 @@ class Cluster:
         deadline = time.monotonic() + wait_s
         while True:
             found = [pid for nanny in self.nannies for pid in _children(nanny.pid)
-                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+                     if b"spawn_main" in cmdline(pid)]  # fmt: skip
             if len(found) == 2 or time.monotonic() > deadline:
                 return found
             time.sleep(0.2)

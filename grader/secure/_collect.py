@@ -247,7 +247,15 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
             empty or larger than 20 MB, is not UTF-8, or is not a notebook.
         OSError: reading the file failed.
     """
-    data = submission_bytes(path)
+    return parse_submission(submission_bytes(path))
+
+
+def parse_submission(data: bytes) -> nbformat.NotebookNode:
+    """A submitted notebook from its bytes (:func:`read_submission`'s checks).
+
+    Raises:
+        ValueError: empty, not UTF-8, not a notebook, or cells not shaped as promised.
+    """
     if not data.strip():
         raise ValueError("the notebook file is empty")
     try:

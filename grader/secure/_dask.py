@@ -52,7 +52,6 @@ class Cluster:
         except ImportError as exc:
             raise ImportError("--scheduler needs Dask distributed, which lrjax[grade] "
                               "installs: pip install 'lrjax[grade]'") from exc  # fmt: skip
-        self.where = f"the Dask cluster at {address}"
         try:
             self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:

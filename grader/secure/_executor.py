@@ -27,8 +27,6 @@ class Local:
         jobs: sandboxes running at once (threads that each wait on one sandbox).
     """
 
-    where = "this machine"
-
     def __init__(self, jobs: int):
         self.slots = jobs
         self._pool = ThreadPoolExecutor(max_workers=jobs)

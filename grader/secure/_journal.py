@@ -52,22 +52,41 @@ def source_fingerprint(course, sources, settings) -> str:
     return _digest([settings, *(f"{p.name}\0".encode() + p.read_bytes() for p in files)])
 
 
-def submission_fingerprint(source_print: str, submissions) -> str:
-    """The fingerprint of one student's grade: the source's and each submitted file's
-    bytes (a missing notebook counts as missing).
+MISSING = _digest([b"\0missing"])  # the digest of a notebook not handed in
+
+
+def file_digest(data: bytes) -> str:
+    """The digest of one submitted file's bytes."""
+    return _digest([data])
+
+
+def fingerprint(source_print: str, digests: dict) -> str | None:
+    """The fingerprint of one student's grade from the source's and their files' digests.
+
+    Args:
+        source_print: :func:`source_fingerprint`.
+        digests: ``{notebook: digest}`` (:func:`file_digest`, :data:`MISSING`, or None
+            for a file that could not be read: a pipe, a symlink, too large).
 
     Returns:
-        The fingerprint, or None when a submitted file is not one that can be read (a
-        pipe, a symlink, too large: never resumed, always graded, as unreadable).
+        The fingerprint, or None when a digest is None (never resumed, always graded).
     """
-    parts = [source_print]
-    for sub in sorted(submissions, key=lambda s: s.notebook):
+    if any(d is None for d in digests.values()):
+        return None
+    return _digest([source_print, *(x for nb in sorted(digests) for x in (nb, digests[nb]))])
+
+
+def submission_fingerprint(source_print: str, submissions) -> str | None:
+    """:func:`fingerprint` of a student's submitted files as they are now (``--resume``
+    reads them once up front; a graded run fingerprints the bytes it graded)."""
+    digests = {}
+    for sub in submissions:
         try:
-            data = submission_bytes(sub.path) if sub.path is not None else b"\0missing"
+            digests[sub.notebook] = (MISSING if sub.path is None
+                                     else file_digest(submission_bytes(sub.path)))  # fmt: skip
         except (OSError, ValueError):
-            return None
-        parts += [sub.notebook, data]
-    return _digest(parts)
+            digests[sub.notebook] = None
+    return fingerprint(source_print, digests)
 
 
 def read_journal(path) -> dict:

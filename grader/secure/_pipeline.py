@@ -66,6 +66,8 @@ class Job:
         extracted: the :class:`grader.secure._extract.Extracted` cells, or None.
         status: why it cannot run (``"missing"``, ``"unreadable"``), or None.
         reason: that status in a sentence ("" when it can run).
+        digest: :func:`grader.secure._journal.file_digest` of the bytes graded
+            (``_journal.MISSING``; None: the file could not be read).
     """
 
     source: object
@@ -74,6 +76,7 @@ class Job:
     extracted: object = None
     status: str | None = None
     reason: str = ""
+    digest: str | None = None
 
     @property
     def student(self) -> str:
@@ -84,18 +87,22 @@ def _jobs(sources, todo):
     """Steps 1-2 for each submission of each student to grade, read one at a time (a
     class of any size is never in memory at once)."""
     by_name = {s.name: s for s in sources}
-    for _, subs, _ in todo:
+    for _, subs in todo:
         for submission in subs:
             source = by_name[submission.notebook]
             if submission.path is None:
-                yield Job(source, submission, status="missing", reason="notebook not submitted")
+                yield Job(source, submission, status="missing", reason="notebook not submitted",
+                          digest=_journal.MISSING)  # fmt: skip
                 continue
-            try:
-                nb = _collect.read_submission(submission.path)
+            digest = None
+            try:  # read once: what is graded is what the journal's fingerprint says
+                data = _collect.submission_bytes(submission.path)
+                digest = _journal.file_digest(data)
+                nb = _collect.parse_submission(data)
             except (OSError, ValueError) as exc:
-                yield Job(source, submission, status="unreadable", reason=str(exc))
+                yield Job(source, submission, status="unreadable", reason=str(exc), digest=digest)
                 continue
-            yield Job(source, submission, nb, _extract.extract(source, nb))
+            yield Job(source, submission, nb, _extract.extract(source, nb), digest=digest)
 
 
 def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=None,
@@ -147,11 +154,13 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     if json_out is not None:
         hidden.append(str(_json_folder(json_out)))
     _gradebook.check_gradebook(course)
-    results, todo = _plan(course, assignment, sources, limits, isolation, audit, students, resume)
+    source_print = _journal.source_fingerprint(course, sources, f"{limits}|{isolation}|{audit}")
+    results, todo = _plan(course, assignment, sources, source_print, students, resume)
     how = {"limits": limits, "hidden": hidden, "isolation": isolation, "audit": audit}
     try:
         if todo:
-            _grade(course, assignment, sources, todo, results, how, scheduler, jobs, progress)
+            _grade(course, assignment, sources, source_print, todo, results, how, scheduler,
+                   jobs, progress)  # fmt: skip
     except (_gradebook.RecordError, KeyboardInterrupt):  # the JSON: what was graded so far
         if json_out is not None and results:
             with contextlib.suppress(_gradebook.RecordError):
@@ -166,41 +175,43 @@ def grade_assignment(course, assignment, *, jobs=None, limits=None, json_out=Non
     return dict(sorted(results.items()))
 
 
-def _grade(course, assignment, sources, todo, results, how, scheduler, jobs, progress):
+def _grade(course, assignment, sources, source_print, todo, results, how, scheduler, jobs,
+           progress):  # fmt: skip
     """Steps 0 and 3-6 for the students in ``todo``, recorded into ``results``."""
     executor = _executor.open_executor(scheduler, jobs)
     try:
         # The preflight is the first task; the students' sandboxes start beside it (a free
         # core would otherwise wait), but nothing is written until it has passed.
         preflight = executor.preflight(sources, **how)
-        total = sum(len(subs) for _, subs, _ in todo)
-        with _recorder.Recorder(course, assignment, sources, todo, results, preflight) as recorder:
+        total = sum(len(subs) for _, subs in todo)
+        with _recorder.Recorder(course, assignment, sources, source_print, todo, results,
+                                preflight) as recorder:  # fmt: skip
             _drive(executor, _jobs(sources, todo), recorder, how, _progress(total, progress))
     finally:
         executor.close()
 
 
-def _plan(course, assignment, sources, limits, isolation, audit, students, resume):
-    """Who to grade: ``(resumed results, [(student, submissions, fingerprint), ...])``."""
+def _plan(course, assignment, sources, source_print, students, resume):
+    """Who to grade: ``(resumed results, [(student, submissions), ...])``. Only
+    ``resume`` reads the submitted files here (to compare them with the journal)."""
     per_student = {}
     for sub in _collect.find_submissions(course, assignment, sources):
         if students is None or sub.student in students:
             per_student.setdefault(sub.student, []).append(sub)
-    settings = f"{limits}|{isolation}|{audit}"
-    source_print = _journal.source_fingerprint(course, sources, settings)
-    old = _journal.read_journal(_journal.journal_path(course, assignment)) if resume else {}
+    if not resume:
+        return {}, list(per_student.items())
+    old = _journal.read_journal(_journal.journal_path(course, assignment))
     results, todo = {}, []
     for student, subs in per_student.items():
-        print_ = _journal.submission_fingerprint(source_print, subs)
         seen = old.get(student)
-        if print_ is not None and seen is not None and seen[0] == print_:
+        now = _journal.submission_fingerprint(source_print, subs) if seen is not None else None
+        if now is not None and seen[0] == now:
             results[student] = seen[1]
         else:
-            todo.append((student, subs, print_))
-    if resume:
-        print(f"resuming: {len(results)} student(s) already graded with these files "
-              f"({_journal.journal_path(course, assignment)}), {len(todo)} to grade",
-              file=sys.stderr)  # fmt: skip
+            todo.append((student, subs))
+    print(f"resuming: {len(results)} student(s) already graded with these files "
+          f"({_journal.journal_path(course, assignment)}), {len(todo)} to grade",
+          file=sys.stderr)  # fmt: skip
     return results, todo
 
 

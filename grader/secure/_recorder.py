@@ -8,6 +8,7 @@ the first result waits for it. Recording costs the same for every student, whate
 the size of the class (the JSON file is written once, by the pipeline, at the end).
 """
 
+import contextlib
 import sys
 
 from grader.secure import _compare, _gradebook, _journal, _record, _score
@@ -73,19 +74,21 @@ class Recorder:
         course: the course root.
         assignment: the assignment name.
         sources: the source notebooks.
-        todo: ``[(student, submissions, fingerprint), ...]`` to grade.
+        source_print: :func:`grader.secure._journal.source_fingerprint` of this run.
+        todo: ``[(student, submissions), ...]`` to grade.
         results: ``{student: entry}`` filled as students are recorded (also the
             grader errors, which are not recorded).
         preflight: a future of the preflight; the first result waits for it.
     """
 
-    def __init__(self, course, assignment, sources, todo, results, preflight):
+    def __init__(self, course, assignment, sources, source_print, todo, results, preflight):
         self.course, self.assignment, self.sources = course, assignment, sources
-        self.expected = {student: len(subs) for student, subs, _ in todo}
-        self.prints = {student: fingerprint for student, _, fingerprint in todo}
+        self.source_print = source_print
+        self.expected = {student: len(subs) for student, subs in todo}
         self.results, self.preflight = results, preflight
         self.done, self.recorded = {}, []
         self._gb = self._journal = None
+        self._writers = contextlib.ExitStack()  # the gradebook, then the journal
 
     def __enter__(self):
         return self
@@ -93,9 +96,7 @@ class Recorder:
     def __exit__(self, kind, exc, tb):
         if isinstance(exc, _gradebook.RecordError):
             exc.recorded = sorted(self.recorded)
-        for thing in (self._journal, self._gb):
-            if thing is not None:
-                thing.__exit__(None, None, None)
+        self._writers.close()
         if kind is KeyboardInterrupt and self.recorded:
             print(f"\ninterrupted: {len(self.recorded)} student(s) recorded; grade the rest "
                   "with the same command and --resume", file=sys.stderr)  # fmt: skip
@@ -104,8 +105,9 @@ class Recorder:
         """Once: wait for the preflight, then open the gradebook and the journal."""
         self.preflight.result()
         _gradebook.ensure_assignment(self.course, self.assignment, self.sources)
-        self._gb = _gradebook.open_gradebook(self.course).__enter__()
-        self._journal = _journal.Journal(_journal.journal_path(self.course, self.assignment))
+        self._gb = self._writers.enter_context(_gradebook.open_gradebook(self.course))
+        path = _journal.journal_path(self.course, self.assignment)
+        self._journal = self._writers.enter_context(_journal.Journal(path))
 
     def add(self, job, result) -> None:
         """Steps 4-5 for one notebook, and step 6 when it is the student's last.
@@ -127,5 +129,7 @@ class Recorder:
         entry = _record_student(self._gb, self.course, self.assignment, jobs, scores)
         self.results[student] = entry
         if entry["status"] != "grader_error":
-            self._journal.append(student, self.prints[student], entry)  # None: never resumed
+            digests = {job.submission.notebook: job.digest for job in jobs}
+            print_ = _journal.fingerprint(self.source_print, digests)  # None: never resumed
+            self._journal.append(student, print_, entry)
             self.recorded.append(student)
