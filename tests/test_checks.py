@@ -1,5 +1,6 @@
 """The checks: right answers pass, every catalogued mistake is named, in both languages."""
 
+import contextlib
 import json
 import re
 import shutil
@@ -14,7 +15,7 @@ from _reference import MISTAKES, read_mistake
 from grader import Case, Outcome, check, evaluate, judge, run_case
 from grader.checks import CHECKS_FILE, find_bundle, write_checks
 from grader.checks._messages import GENERIC_RANK, LANGS, message, title
-from grader.protocol import case_dtype
+from grader.protocol import case_dtype, run_cases
 
 
 def define(code: str, function: str):
@@ -385,6 +386,149 @@ def test_trace_mode_counts_operations_and_grows_with_a_loop():
     loop = EXERCISES["compute_cost"].function(EXERCISES["compute_cost"].mistakes[-1].code)
     looped = [int(run_case(loop, c).value) for c in (small, large)]
     assert looped[1] > looped[0] > vectorised[0]
+
+
+# run_cases: the compiled cases of one float width in one compile
+
+
+@contextlib.contextmanager
+def backend_compiles():
+    """A list that counts XLA compiles while the block runs."""
+    seen = []
+
+    def listen(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            seen.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield seen
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+
+
+def _one_by_one_and_together(fn, found):
+    calls = [(fn, c) for c in found]
+    together = dict(run_cases(calls))
+    assert sorted(together) == list(range(len(calls)))
+    return [run_case(fn, c) for c in found], [together[i] for i in range(len(calls))]
+
+
+def _same_outcome(alone: Outcome, joint: Outcome, case: Case):
+    assert (joint.error, joint.type_name) == (alone.error, alone.type_name), case.label
+    rtol = 1e-6 if case_dtype(case) == np.float32 else 1e-14
+    for a, b in zip(jax.tree.leaves(alone.value), jax.tree.leaves(joint.value), strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape, case.label
+        np.testing.assert_allclose(b, a, rtol=rtol, atol=0, err_msg=case.label)
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [(ex.name, ex.solution) for ex in EXERCISES.values()]
+    + [(ex.name, m.code) for ex, m in mistakes()],
+    ids=[f"{ex.name}-solution" for ex in EXERCISES.values()]
+    + [f"{ex.name}-{m.name}" for ex, m in mistakes()],
+)
+def test_run_cases_gives_what_run_case_gives(name, code):
+    """Every case of every exercise, on the solution and on every catalogued mistake:
+    the same outcome whether it is compiled alone or with the others of its width."""
+    ex = EXERCISES[name]
+    fn = define(ex.source(code), name)
+    found = cases(name, hidden=True)
+    for case, alone, joint in zip(found, *_one_by_one_and_together(fn, found), strict=True):
+        _same_outcome(alone, joint, case)
+
+
+def test_run_cases_compiles_once_per_float_width():
+    def fresh(a, y):  # a new function: nothing of it is in JAX's caches yet
+        return (a - y) * 1.5
+
+    found = [c for c in cases("compute_dz", hidden=True) if c.mode in ("jit", "vmap")]
+    widths = {case_dtype(c) for c in found}
+    assert len(found) >= 4 and len(widths) == 2
+    with backend_compiles() as seen:
+        outcomes = dict(run_cases([(fresh, c) for c in found]))
+    assert len(seen) == len(widths)
+    for i, case in enumerate(found):
+        want = np.asarray(case.args[0]) - case.args[1]
+        np.testing.assert_allclose(outcomes[i].value, want * 1.5, rtol=1e-6)
+
+
+def test_run_cases_keeps_one_cases_error_to_that_case():
+    """A case whose tracing raises (here: only at one shape) has its own error; the
+    other cases of the same compile still get their values."""
+    found = [c for c in cases("compute_dw", hidden=True) if c.mode in ("jit", "vmap")]
+
+    def picky(x, dz):
+        if x.shape[-1] == 3:
+            raise ValueError("three features")
+        return x * dz
+
+    alone, joint = _one_by_one_and_together(picky, found)
+    assert any(o.error for o in joint) and any(o.error is None for o in joint)
+    for case, a, b in zip(found, alone, joint, strict=True):
+        _same_outcome(a, b, case)
+        if b.error:
+            assert b.error.splitlines()[0] == "ValueError: three features"
+
+
+def test_run_cases_runs_each_case_alone_when_the_joint_function_fails():
+    """A failure only the run shows (a host callback that raises for one case) falls
+    back to the cases one by one: that case fails, the others are right."""
+    found = [c for c in cases("compute_dz", hidden=True) if c.mode == "jit"]
+    found = [c for c in found if case_dtype(c) == np.float64]
+    assert len(found) >= 2
+    unlucky = float(found[0].args[0])
+
+    def host(a, y):
+        if float(a) == unlucky:
+            raise ValueError("unlucky")
+        return np.asarray(a - y)
+
+    def compute_dz(a, y):
+        return jax.pure_callback(host, jax.ShapeDtypeStruct(np.shape(a), a.dtype), a, y)
+
+    alone, joint = _one_by_one_and_together(compute_dz, found)
+    assert any(o.error for o in alone) and any(o.error is None for o in alone)
+    for case, a, b in zip(found, alone, joint, strict=True):
+        assert (a.error is None) == (b.error is None), case.label
+        if a.error is None:
+            _same_outcome(a, b, case)
+
+
+def test_run_cases_passes_unmapped_and_static_arguments_as_they_are():
+    """A vmap case's Python numbers and a jit case's static ones reach the function as
+    Python numbers, as with jax.vmap and jax.jit alone (a loop count stays an int)."""
+    seen = []
+
+    def fn(x, lr, steps):
+        seen.append((type(lr), type(steps)))
+        for _ in range(steps):
+            x = x - lr * x
+        return x
+
+    x = np.arange(1.0, 4.0, dtype=np.float32)
+    found = [
+        Case("fn", (x, 0.5, 2), "vmap", "vmap"),
+        Case("fn", (x, 0.5, 3), "jit", "jit", static=(1, 2)),
+    ]
+    outcomes = dict(run_cases([(fn, c) for c in found]))
+    assert seen == [(float, int), (float, int)]
+    np.testing.assert_allclose(outcomes[0].value, x * 0.25, rtol=1e-6)
+    np.testing.assert_allclose(outcomes[1].value, x * 0.125, rtol=1e-6)
+
+
+def test_a_compile_option_xla_refuses_falls_back_to_the_defaults():
+    """An XLA that does not know the quick-compile option raises (no abort), and the
+    function is compiled with the defaults."""
+    from grader.protocol._run import _compile_and_call
+
+    jitted = jax.jit(lambda a, n: a * n, static_argnums=1)
+    x = np.float32(2.0)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="No such compile option"):
+        jitted.lower(x, 3).compile(compiler_options={"xla_no_such_option": True})
+    got = _compile_and_call(jitted, (x, 3), (1,), options={"xla_no_such_option": True})
+    assert float(got) == 6.0
 
 
 # judge and the notebook API

@@ -37,7 +37,7 @@ from grader.checks._exercise import (
 )
 from grader.checks._judge import Verdict, judge
 from grader.checks._messages import LANGS, message
-from grader.protocol import run_case
+from grader.protocol import run_cases
 
 
 @functools.lru_cache(maxsize=64)
@@ -152,7 +152,8 @@ def evaluate(name: str, fn, *, lang: str = "en", hidden: bool = False, course=No
         The :class:`Verdict` (nothing is raised or printed).
     """
     found = find_bundle(name, hidden=hidden, course=course)
-    return judge(found, [run_case(fn, c) for c in found.all_cases], lang=lang)
+    outcomes = dict(run_cases([(fn, c) for c in found.all_cases]))
+    return judge(found, [outcomes[i] for i in range(len(found.all_cases))], lang=lang)
 
 
 class CheckFailed(AssertionError):

@@ -7,7 +7,7 @@ the rest of ``grader`` (which holds the hidden cases and the references).
 """
 
 from ._case import MODES, Case, Outcome, as_tree, case_dtype
-from ._run import run_case, type_name
+from ._run import run_case, run_cases, type_name
 from ._wire import (
     args_from_wire,
     case_from_wire,
@@ -33,6 +33,7 @@ __all__ = [
     "outcome_from_wire",
     "outcome_to_wire",
     "run_case",
+    "run_cases",
     "tree_from_wire",
     "tree_to_wire",
     "type_name",

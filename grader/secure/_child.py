@@ -22,7 +22,8 @@ Order inside the child (each step relies on the one before):
 5. say ``ready`` (a failure before this is the grader's), then exec the student's cells
    in a fresh namespace;
 6. tell the parent the cells ran; only then does the parent send the cases (and a nonce);
-7. run each case with ``protocol.run_case`` and send each outcome back as one JSON line.
+7. run the cases with ``protocol.run_cases`` (the compiled ones of each float width as one
+   function) and send each outcome back as one JSON line.
 
 Stdout/stderr are the student's (the parent keeps a capped copy); results go only to the
 dedicated pipe ``RES_FD``. Nothing here decides a grade: the parent judges the numbers.
@@ -130,15 +131,18 @@ def serve(hook, protocol, req_fd, res_fd, *, uid, audit, nproc, folder, hidden, 
 
     request = json.loads(reader.line())
     nonce = request["nonce"]
+    calls, where = [], []  # the cases whose function exists, and their indices
     for i, wire in enumerate(request["cases"]):
         case = protocol.case_from_wire(wire)
         fn = namespace.get(case.function)
         if callable(fn):
-            outcome = protocol.run_case(fn, case)
+            calls.append((fn, case))
+            where.append(i)
         else:
             why = f"NameError: name {case.function!r} is not defined (or not a function)"
-            outcome = protocol.Outcome(None, "", why)
-        send(protocol.outcome_to_wire(outcome, nonce, i))
+            send(protocol.outcome_to_wire(protocol.Outcome(None, "", why), nonce, i))
+    for k, outcome in protocol.run_cases(calls):
+        send(protocol.outcome_to_wire(outcome, nonce, where[k]))
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -264,9 +268,12 @@ def start_backend(protocol, *, compile_now=False) -> None:
     def fn(x):
         return jnp.exp(-x) * x + jax.nn.sigmoid(x)
 
-    for mode, arg in (("call", np.ones(3, np.float32)), ("jit", np.float32(0.5)),
-                      ("vmap", np.ones(3, np.float64))):  # fmt: skip
-        protocol.run_case(fn, protocol.Case("warm_up", (arg,), mode, "warm up"))
+    cases = [protocol.Case("warm_up", (arg,), mode, "warm up")
+             for mode, arg in (("call", np.ones(3, np.float32)), ("jit", np.float32(0.5)),
+                               ("vmap", np.ones(3, np.float32)), ("jit", np.float64(0.5)),
+                               ("vmap", np.ones(3, np.float64)))]  # fmt: skip
+    for _ in protocol.run_cases([(fn, case) for case in cases]):
+        pass
     jax.grad(lambda x: jnp.sum(x * x))(jnp.ones(2))
 
 
