@@ -171,10 +171,10 @@ def test_gradebook_locked_for_the_whole_run_waits_then_writes_nothing(tmp_path):
 
 
 def _start_slow_class(course, out, *extra):
-    """The real CLI grading an honest student, then a slow one (3 s in a solution cell),
+    """The real CLI grading an honest student, then a slow one (5 s in a solution cell),
     one sandbox at a time; returned once the first is recorded (in the journal)."""
     submit(course, "a_honest", honest_cells())
-    slow = honest_cells()["compute_da"] + "\nimport time\ntime.sleep(3)\n"
+    slow = honest_cells()["compute_da"] + "\nimport time\ntime.sleep(5)\n"
     submit(course, "z_slow", dict(honest_cells(), compute_da=slow))
     proc = subprocess.Popen(_cmd(course, "--jobs", "1", "--json", str(out), *extra), env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -199,7 +199,7 @@ def test_gradebook_locked_mid_run(tmp_path, hold):
     finally:
         proc.kill()
         _stop(locker)
-    if hold < 300:  # waited for the lock (held about 2 s more), then recorded everyone
+    if hold < 300:  # z_slow is done about 5 s in: waited about 2 s, then recorded everyone
         assert proc.returncode == 0, stderr[-3000:]
         assert gradebook_scores(course) == {"a_honest": 10.0, "z_slow": 10.0}
         assert set(json.loads(out.read_text())) == {"a_honest", "z_slow"}

@@ -47,6 +47,23 @@ def test_honest_answers_match_the_reference():
 
 @pytest.mark.slow
 @pytest.mark.bwrap
+@pytest.mark.parametrize("zygote", [None, False], ids=["default-start", "fresh-interpreter"])
+def test_the_child_compiles_with_llvm_optimisations_off(zygote):
+    """The scrubbed environment reaches the child however it starts, so that its JAX
+    (which reads the variable at import) compiles with most optimisations off."""
+    code = (
+        "import os\n"
+        "def compute_db(dz):\n"
+        "    return np.float32(os.environ.get('JAX_DISABLE_MOST_OPTIMIZATIONS') == '1')\n"
+    )
+    case = next(c for c in cases("compute_db") if c.mode == "call")
+    result = run_submission([SETUP, Cell("compute_db", code)], [case], limits=SMALL, zygote=zygote)
+    assert result.status == "ok", result.reason
+    assert result.outcomes[0].value == 1
+
+
+@pytest.mark.slow
+@pytest.mark.bwrap
 def test_tuples_python_numbers_and_probes_cross_the_boundary():
     """propagate returns a tuple; gradient_descent takes Python numbers; a probe returns an
     operation count: all come back exactly as the same call gives in this process."""
