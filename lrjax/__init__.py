@@ -20,7 +20,7 @@ from lrjax._many import fit_many
 from lrjax._native import NativeUnavailable
 from lrjax._parallel import fit_sharded
 from lrjax._sgd import fit_sgd
-from lrjax._train import accuracy, fit, predict, step
+from lrjax._train import accuracy, auto_learning_rate, fit, predict, step
 from lrjax._types import Grads, Params
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "NativeUnavailable",
     "Params",
     "accuracy",
+    "auto_learning_rate",
     "autodiff_grads",
     "backward",
     "check_gradients",

@@ -5,10 +5,17 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from lrjax import _fused, _native, _parallel
+from lrjax import _fused, _native, _parallel, _solver
 from lrjax._forward import logits
 from lrjax._types import Grads, Params
-from lrjax._validate import check_fit_inputs, check_params, check_x, check_y
+from lrjax._validate import (
+    check_fit_inputs,
+    check_options,
+    check_params,
+    check_weights,
+    check_x,
+    check_y,
+)
 
 
 def step(params: Params, grads: Grads | Params, learning_rate) -> Params:
@@ -44,14 +51,90 @@ def _fit(X, y, learning_rate, init, steps):
     return jax.lax.scan(body, init, length=steps)
 
 
+def _gradient(method: str, X, y, weights, rows: int, n_threads: int):
+    """``params -> (cost, Params of ∇J)`` for the (weighted) mean cost, one pass over X
+    laid out as ``method`` reads it. Built inside a jit: the copies are made once."""
+    total = X.shape[0] if weights is None else jnp.sum(weights)
+    if method == "native" and weights is None:
+        kernel = partial(_native.fused_sums, X, y, n_threads=n_threads)
+    elif method == "native":
+        sw = weights[:, None]
+
+        def kernel(params):
+            G, gb, loss = _native.many_sums(X, y, params.w[:, None], params.b[None], sw,
+                                            n_threads=n_threads)  # fmt: skip
+            return G[:, 0], gb[0], loss[0]
+    elif method == "fused":
+        XT3, y3, mask3 = jax.lax.optimization_barrier(_fused.to_blocks(X, y, rows))
+        if weights is not None:
+            mask3 = mask3 * _fused.to_blocks(X, weights, rows)[1]
+        kernel = partial(_fused.block_sums, XT3, y3, mask3)
+    else:
+        XT = jax.lax.optimization_barrier(X.T) if method == "transposed" else None
+        s = 1 if weights is None else weights
+
+        def kernel(params):
+            z = params.w @ XT + params.b if XT is not None else logits(params, X)
+            dz, loss = _fused.dz_and_loss(z, y)
+            dz = dz * s
+            gw = XT @ dz if XT is not None else dz @ X
+            return gw, jnp.sum(dz), jnp.sum(loss * s)
+
+    def grads(params):
+        gw, gb, loss = kernel(params)
+        return loss / total, Params(w=gw / total, b=gb / total)
+
+    return grads
+
+
+@partial(jax.jit, static_argnames=("method", "steps", "momentum", "rows", "n_threads"))
+def _fit_solver(X, y, weights, learning_rate, init, tol, *, method, steps, momentum, rows,
+                n_threads):  # fmt: skip
+    grads = _gradient(method, X, y, weights, rows, n_threads)
+    return _solver.descend(grads, init, learning_rate, steps=steps, momentum=momentum, tol=tol)
+
+
+@jax.jit
+def _auto_rate(X, weights):
+    return 1 / _solver.lipschitz(X, weights)
+
+
+def auto_learning_rate(X: jax.Array, *, sample_weight: jax.Array | None = None) -> jax.Array:
+    """The step ``learning_rate="auto"`` takes: α = 1/L, L a bound on the cost's curvature.
+
+    L = λ_max(X̃ᵀ S X̃) / (4 Σs) with X̃ = [X, 1] and S the example weights: the
+    Hessian of the (weighted) mean cost is at most that, since σ(z)(1 − σ(z)) ≤ 1/4.
+    λ_max comes from a few power iterations (two products with X each).
+
+    Args:
+        X: (m, n) features.
+        sample_weight: (m,) example weights ≥ 0, or None.
+
+    Returns:
+        α, a positive scalar in X's dtype.
+
+    Raises:
+        ValueError: on a bad X or bad weights.
+    """
+    X = jnp.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"Expected X of shape (m, n), got {X.shape}: reshape it to (m, n)")
+    check_x(X, X.shape[1], name="X")
+    weights = check_weights(sample_weight, X)
+    return _auto_rate(X, weights)
+
+
 def fit(
     X: jax.Array,
     y: jax.Array,
     *,
-    learning_rate: float,
+    learning_rate: float | str,
     steps: int,
     init: Params | None = None,
     method: str = "auto",
+    momentum: str | None = None,
+    tol: float | None = None,
+    sample_weight: jax.Array | None = None,
 ) -> tuple[Params, jax.Array]:
     """Full-batch gradient descent with the hand-written gradients.
 
@@ -78,30 +161,66 @@ def fit(
       ``jax.config.update("jax_num_cpu_devices", 2)``); otherwise
       "transposed".
 
+    The lecture's plain update with a fixed α is the default. Three options make
+    it a practical solver, still with the same gradients (docs/solvers.md):
+    ``learning_rate="auto"`` takes α = 1/L (:func:`auto_learning_rate`);
+    ``momentum="nesterov"`` takes each gradient at a look-ahead point, with
+    restarts; ``tol`` stops once every component of the gradient is at most
+    ``tol``, so ``steps`` becomes a limit. ``sample_weight`` weights the
+    examples' losses (the cost is their weighted mean). Any of these runs the
+    loop of ``lrjax._solver`` over the same one-pass sums; "sharded" has none
+    of them.
+
     Args:
         X: (m, n) features, one example per row, floating point.
         y: (m,) labels in {0, 1}.
-        learning_rate: α > 0.
-        steps: number of updates, a positive int.
+        learning_rate: α > 0, or ``"auto"``.
+        steps: number of updates (the most, with ``tol``), a positive int.
         init: starting ``Params``; zeros of X's dtype by default.
         method: how X is read, one of ``METHODS`` (above); the results agree
             to rounding.
+        momentum: None (the lecture's update) or ``"nesterov"``.
+        tol: None, or a positive bound on the gradient's largest component.
+        sample_weight: (m,) example weights ≥ 0 with a positive sum, or None.
 
     Returns:
-        ``(params, history)``: the trained ``Params`` and the (steps,) cost
-        before each update.
+        ``(params, history)``: the trained ``Params`` and the cost before each
+        update: (steps,), or (steps taken,) with ``tol`` (then ``fit`` is not
+        traceable under ``jit``). With momentum, the cost at the look-ahead
+        point the update's gradient was taken at.
 
     Raises:
-        ValueError: on bad shapes, labels, non-finite X, non-positive steps or
-            learning_rate, or an unknown method.
+        ValueError: on bad shapes, labels, weights, non-finite X, non-positive
+            steps, learning_rate or tol, an unknown method or momentum, or
+            "sharded" with momentum, tol or weights.
         lrjax.NativeUnavailable: ``method="native"`` where the kernel cannot be
             built, or with X on an accelerator (the message says why).
     """
     if method not in METHODS:
         raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")
-    X, y, init = check_fit_inputs(X, y, learning_rate, steps, init)
+    auto_rate = isinstance(learning_rate, str)
+    check_options(learning_rate, momentum, tol)
+    X, y, init = check_fit_inputs(X, y, 1.0 if auto_rate else learning_rate, steps, init)
+    weights = check_weights(sample_weight, X)
+    general = momentum is not None or tol is not None or weights is not None
+    if method == "sharded" and general:
+        raise ValueError(
+            "method='sharded' has no momentum, tol or sample_weight: pass method='auto' "
+            "(or 'fused' on one device) to use them"
+        )
+    if auto_rate:
+        learning_rate = _auto_rate(X, weights)
     if method == "auto":
         method = _auto_method(X)
+        method = "transposed" if general and method == "sharded" else method
+    if general:
+        rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
+        n_threads = _native.threads_for(X, instead="scan") if method == "native" else 0
+        params, history, taken = _fit_solver(
+            X, y, weights, learning_rate, init, tol, method=method, steps=steps,
+            momentum=momentum, rows=rows if method == "fused" else 0, n_threads=n_threads,
+        )  # fmt: skip
+        return params, history if tol is None else history[: int(taken)]
     if method == "transposed":
         return _fused.fit_transposed(X, y, learning_rate, init, steps)
     if method == "fused":

@@ -150,3 +150,43 @@ def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "ste
                 f"pass Params(init.w.astype(X.dtype), init.b.astype(X.dtype))"
             )
     return X, jnp.asarray(y).astype(X.dtype), init
+
+
+def check_options(learning_rate, momentum, tol) -> None:
+    """Validate fit's solver options: α (a number or "auto"), momentum and tol."""
+    if isinstance(learning_rate, str):
+        if learning_rate != "auto":
+            raise ValueError(
+                f"Expected learning_rate to be a positive number or 'auto', got "
+                f"{learning_rate!r}: pass e.g. learning_rate=0.1 or learning_rate='auto'"
+            )
+    if momentum not in (None, "nesterov"):
+        raise ValueError(
+            f"Unknown momentum {momentum!r}: pass momentum=None (the lecture's update) "
+            "or momentum='nesterov'"
+        )
+    if tol is not None:
+        check_positive("tol", tol)
+
+
+def check_weights(sample_weight, X):
+    """``sample_weight`` as an (m,) array in X's dtype, or None.
+
+    Raises:
+        ValueError: not of shape (m,), not finite, negative, or summing to 0.
+    """
+    if sample_weight is None:
+        return None
+    s = jnp.asarray(sample_weight)
+    m = X.shape[0]
+    if s.shape != (m,):
+        fix = "pass sample_weight.ravel()" if s.size == m else f"pass one weight per example ({m})"
+        raise ValueError(f"Expected sample_weight of shape (m,) = ({m},), got {s.shape}: {fix}")
+    if _is_concrete(s):
+        host = np.asarray(s, np.float64)
+        if not np.all(np.isfinite(host)) or np.any(host < 0) or not host.sum() > 0:
+            raise ValueError(
+                "Expected sample_weight finite and >= 0 with a positive sum, got "
+                f"min {host.min()}, sum {host.sum()}: drop the examples with bad weights"
+            )
+    return s.astype(X.dtype)
