@@ -1,6 +1,7 @@
 """Data: the embedded breast-cancer set, CSV/NPZ loading, standardising, a seeded split."""
 
 import csv
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -8,6 +9,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+Label = str | int | float
 
 
 class Dataset(NamedTuple):
@@ -18,12 +21,16 @@ class Dataset(NamedTuple):
         y: (m,) int labels in {0, 1}.
         feature_names: n column names.
         target: the name of the label column.
+        classes: ``(label read as 0, label read as 1)``, the file's own labels:
+            ``(0, 1)`` for a 0/1 column, e.g. ``('B', 'M')`` for the strings
+            "B" and "M" with "M" as the positive class.
     """
 
     X: np.ndarray
     y: np.ndarray
     feature_names: tuple[str, ...]
     target: str
+    classes: tuple[Label, Label] = (0, 1)
 
 
 def load_breast_cancer() -> Dataset:
@@ -36,47 +43,158 @@ def load_breast_cancer() -> Dataset:
         return load_csv(path, target="malignant")
 
 
-def load_csv(path: str | Path, *, target: str) -> Dataset:
-    """Load a CSV with a header row; ``target`` names the 0/1 label column.
+def load_csv(
+    path: str | Path,
+    *,
+    target: str,
+    positive: Label | None = None,
+    drop: Iterable[str] = (),
+) -> Dataset:
+    """Load a CSV with a header row: one label column and numeric feature columns.
+
+    Cells may be quoted (the ``csv`` module's dialect: ``"Smith, J"`` is one
+    cell); surrounding spaces are ignored. A column with an empty name and only
+    empty cells (what a trailing comma on every line makes) is left out.
+
+    Args:
+        path: the file, UTF-8 (a byte-order mark is allowed).
+        target: name of the label column. It must hold exactly two distinct
+            labels, numbers or strings (e.g. "M"/"B"); see ``positive``.
+        positive: the label that becomes 1; the other becomes 0. Default: a
+            0/1 column is kept as it is, and two other labels are sorted (as
+            numbers when both are numbers) and the later one becomes 1.
+        drop: names of columns to leave out (e.g. an id column), removed
+            before anything else is checked.
+
+    Returns:
+        A ``Dataset``; ``classes`` records which label became 0 and which 1.
 
     Raises:
-        ValueError: if the file has no such column, or a cell is not a number.
+        ValueError: if the file is empty or ragged; ``target`` or a ``drop``
+            name is not a column (or ``drop`` names the target); the label
+            column has a missing label, one label, or more than two; or
+            ``positive`` is not one of them; or a feature cell is not a number.
     """
     path = Path(path)
-    with path.open(newline="") as f:
+    header, lines, rows = _read_csv(path)
+    header, rows = _drop_columns(path, header, rows, drop, target)
+    if target not in header:
+        raise ValueError(
+            f"{path} has no column {target!r}; its columns are {header}: "
+            "pass --target with one of them"
+        )
+    j = header.index(target)
+    cells = np.array(rows, dtype=str).reshape(len(rows), len(header))
+    names = tuple(h for i, h in enumerate(header) if i != j)
+    X = _features(path, np.delete(cells, j, axis=1), names, lines)
+    y, classes = _encode_labels(cells[:, j], target, positive, lines)
+    return Dataset(X, y, names, target, classes)
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[int], list[list[str]]]:
+    """The stripped header, each row's line number, and the stripped rows (blank lines skipped)."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
             raise ValueError(f"{path} is empty: expected a header row, then one row per example")
-        header = [h.strip() for h in header]
-        if target not in header:
-            raise ValueError(
-                f"{path} has no column {target!r}; its columns are {header}: "
-                "pass --target with one of them"
-            )
-        rows = [row for row in reader if row]
-    for line, row in enumerate(rows, start=2):
+        lines, rows = [], []
+        for row in reader:
+            if row:
+                lines.append(reader.line_num)
+                rows.append([cell.strip() for cell in row])
+    header = [h.strip() for h in header]
+    for line, row in zip(lines, rows, strict=True):
         if len(row) != len(header):
             raise ValueError(
                 f"{path}, line {line}: every row must have {len(header)} cells like the header, "
                 f"got {len(row)}"
             )
-    try:
-        table = np.array([[float(v) for v in row] for row in rows], dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"{path}: every cell must be a number ({err})") from None
-    if table.shape[0] == 0:
+    if not rows:
         raise ValueError(f"{path} has a header but no rows: expected one row per example")
-    j = header.index(target)
-    names = tuple(h for i, h in enumerate(header) if i != j)
-    return Dataset(np.delete(table, j, axis=1), _labels(table[:, j], target), names, target)
+    return header, lines, rows
 
 
-def load_npz(path: str | Path, *, target: str = "y", features: str = "X") -> Dataset:
+def _drop_columns(path, header, rows, drop, target):
+    """Remove the columns named in ``drop``, and blank unnamed ones; check the names first."""
+    drop = set(_names(drop))
+    unknown = sorted(drop - set(header))
+    if unknown:
+        raise ValueError(
+            f"{path} has no column {', '.join(map(repr, unknown))} to drop; its columns are "
+            f"{header}: pass --drop with some of them"
+        )
+    if target in drop:
+        raise ValueError(
+            f"{path}: cannot drop {target!r}, the --target label column: "
+            "pass another --target, or leave it out of --drop"
+        )
+    keep = [
+        i
+        for i, name in enumerate(header)
+        if name not in drop and (name or any(row[i] for row in rows))
+    ]
+    return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]
+
+
+def _features(path, cells: np.ndarray, names: Sequence[str], lines: Sequence[int]) -> np.ndarray:
+    """The (m, n) feature cells as float64; the error names every non-numeric column."""
+    if not names:
+        raise ValueError(f"{path}: no feature columns are left besides the label: drop fewer")
+    X = np.empty(cells.shape, np.float64)
+    bad, examples = [], []
+    for k, name in enumerate(names):
+        X[:, k], i = _floats(cells[:, k])
+        if i >= 0:
+            bad.append(name)
+            examples.append(f"column {name!r} has {str(cells[i, k])!r} (line {lines[i]})")
+    if bad:
+        them = "it" if len(bad) == 1 else "them"
+        raise ValueError(
+            f"{path}: every feature cell must be a number, but {'; '.join(examples)}: "
+            f"pass --drop {','.join(bad)} to leave {them} out, or encode {them} as numbers first "
+            "(an empty cell is a missing value: fill it in or remove its row)"
+        )
+    return X
+
+
+def _floats(cells: np.ndarray) -> tuple[np.ndarray, int]:
+    """Strings to float64, and the index of the first that is not a number (-1 if none)."""
+    try:
+        return cells.astype(np.float64), -1
+    except ValueError:
+        pass
+    values = np.full(len(cells), np.nan)
+    for i, cell in enumerate(cells):
+        try:
+            values[i] = float(cell)
+        except ValueError:
+            return values, i
+    return values, -1
+
+
+def load_npz(
+    path: str | Path,
+    *,
+    target: str = "y",
+    features: str = "X",
+    positive: Label | None = None,
+) -> Dataset:
     """Load an .npz holding a (m, n) feature array and a (m,) label array.
 
+    Args:
+        path: the file.
+        target: key of the label array: numbers, bools or strings, with exactly
+            two distinct values.
+        features: key of the feature array.
+        positive: the label that becomes 1, as for :func:`load_csv`.
+
+    Returns:
+        A ``Dataset`` with features named ``x0, x1, ...``.
+
     Raises:
-        ValueError: if either key is missing.
+        ValueError: if either key is missing, the features are not 2-D, or the
+            labels are not two classes (as for :func:`load_csv`).
     """
     path = Path(path)
     with np.load(path) as data:
@@ -89,29 +207,150 @@ def load_npz(path: str | Path, *, target: str = "y", features: str = "X") -> Dat
     if X.ndim != 2:
         raise ValueError(f"{path}: expected {features!r} of shape (m, n), got {X.shape}")
     names = tuple(f"x{i}" for i in range(X.shape[1]))
-    return Dataset(X, _labels(np.ravel(y), target), names, target)
+    y, classes = _encode_labels(y, target, positive)
+    return Dataset(X, y, names, target, classes)
 
 
-def load(path: str | Path, *, target: str | None = None) -> Dataset:
-    """Load a .csv (target required) or .npz (target defaults to "y") by its suffix."""
+def load(
+    path: str | Path,
+    *,
+    target: str | None = None,
+    positive: Label | None = None,
+    drop: Iterable[str] = (),
+) -> Dataset:
+    """Load a .csv (target required) or .npz (target defaults to "y") by its suffix.
+
+    Args:
+        path: a ``.csv`` or ``.npz`` file.
+        target: the label column (CSV, required) or array (NPZ).
+        positive: the label that becomes 1 (see :func:`load_csv`).
+        drop: CSV columns to leave out; must be empty for an .npz.
+
+    Returns:
+        The ``Dataset`` from :func:`load_csv` or :func:`load_npz`.
+
+    Raises:
+        ValueError: for another suffix, a CSV without ``target``, ``drop`` with
+            an .npz, or any error of the two loaders.
+    """
     path = Path(path)
+    drop = _names(drop)
     if path.suffix == ".npz":
-        return load_npz(path, target=target or "y")
+        if drop:
+            raise ValueError(
+                f"{path}: an .npz has no named columns to drop: leave out --drop, "
+                "or save only the features you want"
+            )
+        return load_npz(path, target=target or "y", positive=positive)
     if path.suffix == ".csv":
         if target is None:
-            raise ValueError(f"{path}: a CSV needs --target, the name of its 0/1 label column")
-        return load_csv(path, target=target)
+            raise ValueError(f"{path}: a CSV needs --target, the name of its label column")
+        return load_csv(path, target=target, positive=positive, drop=drop)
     raise ValueError(f"{path}: expected a .csv or .npz file, got {path.suffix or 'no suffix'!r}")
 
 
-def _labels(values: np.ndarray, name: str) -> np.ndarray:
-    bad = np.unique(values[(values != 0) & (values != 1)])
-    if bad.size:
+def _names(drop: Iterable[str]) -> tuple[str, ...]:
+    """``drop`` as a tuple of names; a single string is one name, not its letters."""
+    return (drop,) if isinstance(drop, str) else tuple(drop)
+
+
+def _encode_labels(
+    values: np.ndarray,
+    name: str,
+    positive: Label | None = None,
+    lines: Sequence[int] | None = None,
+) -> tuple[np.ndarray, tuple[Label, Label]]:
+    """Map a column with exactly two labels to int32 0/1.
+
+    Args:
+        values: the labels: strings (as read from a CSV) or numbers.
+        name: the column's name, for the errors.
+        positive: the label that becomes 1; by default the later of the two
+            in sorted order (so a 0/1 column stays as it is).
+        lines: each value's line in the file, for the errors; indices if None.
+
+    Returns:
+        ``(y, (label of 0, label of 1))``.
+
+    Raises:
+        ValueError: on a missing label, one label only, more than two, or a
+            ``positive`` that is not one of them.
+    """
+    labels = _label_values(values, name, lines)
+    classes = np.unique(labels)  # sorted: as numbers when every label is one
+    shown = ", ".join(repr(_plain(c)) for c in classes[:10])
+    if len(classes) == 1:
         raise ValueError(
-            f"Expected labels in {{0, 1}} in column {name!r}, found {bad[:5].tolist()}: "
-            "recode the classes as 0 and 1"
+            f"Expected two classes in column {name!r}, got one label only, {shown}, in all "
+            f"{len(labels)} examples: pass another --target, or add examples of the other class"
         )
-    return values.astype(np.int32)
+    if len(classes) > 2:
+        more = ", ..." if len(classes) > 10 else ""
+        raise ValueError(
+            f"Expected two classes in column {name!r}, got {len(classes)} different labels "
+            f"({shown}{more}): pass another --target, or recode the column as two classes "
+            "(e.g. one class against all the others)"
+        )
+    one = classes[1] if positive is None else _find_positive(classes, positive, name)
+    zero = classes[0] if one == classes[1] else classes[1]
+    return (labels == one).astype(np.int32), (_plain(zero), _plain(one))
+
+
+def _label_values(values, name: str, lines: Sequence[int] | None) -> np.ndarray:
+    """Labels as float64 when every one is a number, else as stripped strings; none missing."""
+    values = np.ravel(np.asarray(values))
+    if values.dtype.kind == "b":
+        values = values.astype(np.float64)
+    if values.dtype.kind in "SU":
+        text = np.char.strip(values.astype(str))
+        _check_missing((text == "") | (np.char.lower(text) == "nan"), name, lines)
+        numbers, bad = _floats(text)
+        return text if bad >= 0 else numbers
+    if values.dtype.kind not in "iuf":
+        raise ValueError(
+            f"Expected numbers or strings as the labels {name!r}, got dtype {values.dtype}: "
+            "save them as numbers or strings"
+        )
+    values = values.astype(np.float64)
+    _check_missing(np.isnan(values), name, lines)
+    return values
+
+
+def _check_missing(missing: np.ndarray, name: str, lines: Sequence[int] | None) -> None:
+    if missing.any():
+        i = int(np.argmax(missing))
+        where = f"line {lines[i]}" if lines is not None else f"index {i}"
+        raise ValueError(
+            f"Expected a label for every example in column {name!r}, got {int(missing.sum())} "
+            f"empty or NaN (the first at {where}): fill them in or remove those rows"
+        )
+
+
+def _find_positive(classes: np.ndarray, positive: Label, name: str):
+    """The element of ``classes`` equal to ``positive`` (compared as numbers if they are)."""
+    if classes.dtype.kind == "f":
+        try:
+            want = float(positive)
+        except (TypeError, ValueError):
+            want = None
+    else:
+        want = str(positive).strip()
+    for c in classes:
+        if c == want:
+            return c
+    shown = ", ".join(repr(_plain(c)) for c in classes)
+    raise ValueError(
+        f"Expected --positive to be a label of column {name!r}, got {positive!r}; the column "
+        f"holds {shown}: pass --positive with one of them"
+    )
+
+
+def _plain(label) -> Label:
+    """A NumPy label as a plain str, int (for a whole number) or float."""
+    if isinstance(label, str):
+        return str(label)
+    label = float(label)
+    return int(label) if label.is_integer() else label
 
 
 def standardize(X_train, X_test=None):
