@@ -27,6 +27,7 @@ __all__ = [
     "Dataset",
     "GradientCheck",
     "Grads",
+    "LogisticRegression",
     "NativeUnavailable",
     "Params",
     "accuracy",
@@ -52,3 +53,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``lrjax.LogisticRegression`` imports scikit-learn on first use, not with lrjax."""
+    if name == "LogisticRegression":
+        try:
+            from lrjax._sklearn import LogisticRegression
+        except ImportError as err:  # scikit-learn is an optional extra
+            raise ImportError(
+                f"lrjax.LogisticRegression needs scikit-learn ({err}): pip install 'lrjax[sklearn]'"
+            ) from err
+        return LogisticRegression
+    raise AttributeError(f"module 'lrjax' has no attribute {name!r}")
