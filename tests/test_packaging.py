@@ -117,9 +117,12 @@ def test_the_wheel_declares_the_grade_extra(wheel):
     base = [r for r in requires if "extra ==" not in r]
     grade = [r.split(";")[0].strip() for r in requires if 'extra == "grade"' in r]
     dev = [r.split(";")[0].strip() for r in requires if 'extra == "dev"' in r]
+    sklearn = [r.split(";")[0].strip() for r in requires if 'extra == "sklearn"' in r]
     assert not [r for r in base if r.startswith(("nbgrader", "nbformat", "nbconvert"))], base
     assert {r.split(">")[0] for r in grade} >= {"nbgrader", "nbformat", "nbconvert"}, grade
-    assert "lrjax[grade]" in dev, dev
+    assert not [r for r in base if r.startswith("scikit-learn")], base  # lrjax[sklearn] only
+    assert [r.split(">")[0] for r in sklearn] == ["scikit-learn"], sklearn
+    assert "lrjax[grade,sklearn]" in dev, dev
 
 
 def test_what_students_install_holds_no_hidden_case_or_reference(wheel):
