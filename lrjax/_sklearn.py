@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from lrjax._solver import MOMENTA
 from lrjax._train import METHODS, fit
 from lrjax._types import Params
 
@@ -129,7 +130,7 @@ class LogisticRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
         if self.tol is not None and not _positive(self.tol):
             raise ValueError(f"tol must be a positive number or None, got {self.tol!r}")
-        if self.momentum not in (None, "nesterov"):
+        if self.momentum not in MOMENTA:
             raise ValueError(f"momentum must be None or 'nesterov', got {self.momentum!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")

@@ -18,7 +18,7 @@ from lrjax._types import Params
 
 MOMENTA = (None, "nesterov")
 POWER_ITERATIONS = 12  # the Rayleigh quotient's error falls as (λ₂/λ₁)^(2k)
-# Up to this many features, λ_max comes from the (n + 1)² Gram matrix instead: one product
+# Below this many features, λ_max comes from the (n + 1)² Gram matrix instead: one product
 # of X with itself costs less than the power iteration's 24 matrix-vector products (0.12
 # against 0.25 s at 200 000 x 100, float64, on the 2-core machine measured), and is exact.
 GRAM_MAX = 256
@@ -41,7 +41,7 @@ def lipschitz(X: jax.Array, weights: jax.Array | None = None, *, iterations=POWE
 
     With X̃ = [X, 1] (the bias as a feature of value 1) and a = σ(z), the cost's Hessian
     is X̃ᵀ diag(s·a(1 − a)) X̃ / Σs, and a(1 − a) ≤ 1/4, so every curvature is at most
-    L = λ_max(X̃ᵀ S X̃) / (4 Σs). Up to ``gram_max`` features λ_max is the top
+    L = λ_max(X̃ᵀ S X̃) / (4 Σs). Below ``gram_max`` features λ_max is the top
     eigenvalue of that (n + 1)² matrix, formed in one product. Beyond, it comes from
     power iteration: each iteration is one product with X and one with Xᵀ, the two
     products of a gradient step; the estimate approaches λ_max from below, and the
@@ -50,7 +50,7 @@ def lipschitz(X: jax.Array, weights: jax.Array | None = None, *, iterations=POWE
     Args:
         X: (m, n) features; weights: (m,) example weights s ≥ 0, or None for 1.
         iterations: power iterations (static).
-        gram_max: the most features for the Gram matrix (static).
+        gram_max: use the Gram matrix for fewer features than this (static).
 
     Returns:
         A positive scalar in X's dtype.

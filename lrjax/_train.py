@@ -10,6 +10,7 @@ from lrjax._forward import logits
 from lrjax._types import Grads, Params
 from lrjax._validate import (
     check_fit_inputs,
+    check_matrix,
     check_options,
     check_params,
     check_weights,
@@ -104,7 +105,8 @@ def auto_learning_rate(X: jax.Array, *, sample_weight: jax.Array | None = None) 
 
     L = λ_max(X̃ᵀ S X̃) / (4 Σs) with X̃ = [X, 1] and S the example weights: the
     Hessian of the (weighted) mean cost is at most that, since σ(z)(1 − σ(z)) ≤ 1/4.
-    λ_max comes from a few power iterations (two products with X each).
+    λ_max is the top eigenvalue of that (n + 1)² matrix below 256 features, and comes
+    from a few power iterations (two products with X each) beyond.
 
     Args:
         X: (m, n) features.
@@ -116,12 +118,8 @@ def auto_learning_rate(X: jax.Array, *, sample_weight: jax.Array | None = None) 
     Raises:
         ValueError: on a bad X or bad weights.
     """
-    X = jnp.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"Expected X of shape (m, n), got {X.shape}: reshape it to (m, n)")
-    check_x(X, X.shape[1], name="X")
-    weights = check_weights(sample_weight, X)
-    return _auto_rate(X, weights)
+    X = check_matrix(X)
+    return _auto_rate(X, check_weights(sample_weight, X))
 
 
 def fit(

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lrjax._solver import MOMENTA
 from lrjax._types import Params
 
 
@@ -121,12 +122,11 @@ def check_positive(name: str, value, *, integer: bool = False) -> None:
             )
 
 
-def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "steps"):
-    """Validate the arguments shared by the fit functions.
+def check_matrix(X) -> jax.Array:
+    """X as a 2-D jax array of finite floats, one example per row.
 
-    Returns:
-        ``(X, y, init)``: X as a 2-D jax array, y in X's dtype, and ``init``
-        (zeros of X's dtype when None).
+    Raises:
+        ValueError: X not 2-D, not floating point, or not finite.
     """
     X = jnp.asarray(X)
     if X.ndim != 2:
@@ -135,6 +135,17 @@ def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "ste
             + ("pass X.reshape(1, -1) for one example" if X.ndim == 1 else "reshape it to (m, n)")
         )
     check_x(X, X.shape[1], name="X")
+    return X
+
+
+def check_fit_inputs(X, y, learning_rate, steps, init, *, steps_name: str = "steps"):
+    """Validate the arguments shared by the fit functions.
+
+    Returns:
+        ``(X, y, init)``: X as a 2-D jax array, y in X's dtype, and ``init``
+        (zeros of X's dtype when None).
+    """
+    X = check_matrix(X)
     check_y(y, X)
     check_positive("learning_rate", learning_rate)
     if steps is not None:
@@ -160,7 +171,7 @@ def check_options(learning_rate, momentum, tol) -> None:
                 f"Expected learning_rate to be a positive number or 'auto', got "
                 f"{learning_rate!r}: pass e.g. learning_rate=0.1 or learning_rate='auto'"
             )
-    if momentum not in (None, "nesterov"):
+    if momentum not in MOMENTA:
         raise ValueError(
             f"Unknown momentum {momentum!r}: pass momentum=None (the lecture's update) "
             "or momentum='nesterov'"

@@ -194,7 +194,7 @@ def run_case(fn, case: Case) -> Outcome:
             else:  # "trace"
                 closed = jax.make_jaxpr(fn, static_argnums=case.static)(*case.args)
                 result = np.asarray(_count_ops(closed.jaxpr), np.int64)
-            return Outcome(value=as_tree(result), type_name=type_name(result), error=None)
+            return _finished(result)  # as_tree's failure is an outcome too
     except Exception as exc:  # the student's error is data for the verdict
         return Outcome(value=None, type_name="", error=_error(exc))
 
@@ -211,6 +211,8 @@ def _together(calls: list, group: list[int]):
     """``(i, outcome)`` for the compiled cases ``group`` of one float width, compiled as
     one function; each case alone by :func:`run_case` if that function cannot be built,
     compiled or run."""
+    import jax
+
     forms, errors = {}, {}
 
     def joint(dynamic: dict):
@@ -235,8 +237,6 @@ def _together(calls: list, group: list[int]):
                 i: tuple(a for j, a in enumerate(args) if j not in static)
                 for i, (_, args, static) in forms.items()
             }
-            import jax
-
             results = _compile_and_call(jax.jit(joint), (dynamic,))
             outcomes = {i: _finished(results[i]) for i in results}
     except Exception:  # rare: something only the case alone can tell apart
@@ -264,6 +264,7 @@ def run_cases(calls: list) -> Iterator[tuple[int, Outcome]]:
     Yields:
         ``(index in calls, Outcome)``, once for every pair.
     """
+    calls = list(calls)
     groups: dict[bool, list[int]] = {False: [], True: []}
     for i, (fn, case) in enumerate(calls):
         if case.mode in ("jit", "vmap"):
@@ -274,4 +275,4 @@ def run_cases(calls: list) -> Iterator[tuple[int, Outcome]]:
         if len(group) == 1:
             yield group[0], run_case(*calls[group[0]])
         elif group:
-            yield from _together(list(calls), group)
+            yield from _together(calls, group)
