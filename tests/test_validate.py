@@ -101,3 +101,40 @@ def test_lrjax_modules_import_each_other_without_a_cycle():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lrjax."):
                 raise AssertionError(f"{path} imports {node.module}: use lrjax's public API")
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["contiguous", "column-slice", "fortran"],
+)
+def test_a_large_numpy_x_reaches_jax_through_an_aligned_copy_of_its_own(layout, x64):
+    """The copy is 64-byte aligned (used in place by XLA:CPU), equal to X, and X's later
+    changes, or X's deletion, leave it alone."""
+    import gc
+
+    from lrjax._validate import ALIGN, ALIGNED_MIN_BYTES, as_device_array
+
+    if jax.default_backend() != "cpu":
+        pytest.skip("the aligned copy is for the CPU device")
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(ALIGNED_MIN_BYTES // 8 // 10 + 7, 12))
+    X = {"contiguous": base, "column-slice": base[:, :10], "fortran": np.asfortranarray(base)}
+    X = X[layout]
+    want = X.copy()
+    got = as_device_array(X)
+    assert got.dtype == jnp.float64 and got.shape == X.shape
+    assert got.unsafe_buffer_pointer() % ALIGN == 0
+    X[...] = -1.0  # the caller reuses its array
+    del X, base
+    gc.collect()
+    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(got * 1.0), want)
+
+
+def test_float64_numpy_x_becomes_float32_without_x64():
+    from lrjax._validate import ALIGNED_MIN_BYTES, as_device_array
+
+    X = np.full((ALIGNED_MIN_BYTES // 8 + 1, 1), 0.1)
+    got = as_device_array(X)
+    assert got.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(got), X.astype(np.float32))

@@ -4,6 +4,9 @@
 // For X (m, n) row-major, labels y (m,), parameters w (n,), b ():
 //   z = X·w + b,  dz = σ(z) - y,  L = y·softplus(-z) + (1 - y)·softplus(z)
 // and the outputs are the sums gw = Xᵀ·dz (n,), gb = Σ dz (), loss = Σ L ().
+// With the attribute linear = 1, dz = z and L = z² instead (y is not read): then
+// (gw, gb) = X̃ᵀX̃·(w, b) with X̃ = [X, 1], one power-iteration product for the
+// learning rate "auto" (lrjax/_solver.py), and loss = |X̃·(w, b)|².
 // Each block of rows is used for both products while it is still in cache, so X
 // streams from memory once per step (XLA:CPU reads it twice, and its loops run on one
 // core). The rows are shared out in chunks over `threads` threads, kept alive
@@ -47,7 +50,15 @@ constexpr int64_t kInterleaveRowBytes = 1024;  // rows shorter than this interle
 constexpr int64_t kChunkBytes = 1 << 20;  // rows of X a thread takes at a time
 
 template <typename T>
-void dz_and_loss(const T* z, const T* y, T* dz, T* loss, int64_t k) {
+void dz_and_loss(const T* z, const T* y, T* dz, T* loss, int64_t k, bool linear) {
+  if (linear) {
+#pragma omp simd
+    for (int64_t r = 0; r < k; ++r) {
+      dz[r] = z[r];
+      loss[r] = z[r] * z[r];
+    }
+    return;
+  }
 #pragma omp simd
   for (int64_t r = 0; r < k; ++r) {
     const T sign = T(1) - T(2) * y[r];
@@ -128,7 +139,8 @@ inline void axpy4(const T* x0, int64_t n, const T* d, int64_t len, T* a) {
 // pass the end of X use the exact length n instead.
 template <typename T>
 void rows_sums(const T* X, const T* y, const T* w_padded, T b, int64_t m, int64_t n,
-               int64_t padded, int64_t lo, int64_t hi, double* gw, double* gb, double* loss) {
+               int64_t padded, int64_t lo, int64_t hi, bool linear, double* gw, double* gb,
+               double* loss) {
   std::vector<T> acc(padded, T(0));
   T z[kBlock], ls[kBlock];
   double sum_dz = 0, sum_loss = 0;
@@ -213,7 +225,7 @@ void rows_sums(const T* X, const T* y, const T* w_padded, T b, int64_t m, int64_
     if (done_prev < prev_k) axpy_rows(prev_i0, done_prev, prev_k);
     if (pending >= kFlush) flush();
     for (r = 0; r < k; ++r) z[r] += b;
-    dz_and_loss(z, y + i0, dz_prev, ls, k);
+    dz_and_loss(z, y + i0, dz_prev, ls, k, linear);
     for (r = 0; r < k; ++r) {
       sum_dz += dz_prev[r];
       sum_loss += ls[r];
@@ -233,8 +245,8 @@ void rows_sums(const T* X, const T* y, const T* w_padded, T b, int64_t m, int64_
 
 template <ffi::DataType DT>
 ffi::Error FusedSums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ffi::Buffer<DT> b,
-                     int64_t threads, ffi::ResultBuffer<DT> gw, ffi::ResultBuffer<DT> gb,
-                     ffi::ResultBuffer<DT> loss) {
+                     int64_t threads, int64_t linear, ffi::ResultBuffer<DT> gw,
+                     ffi::ResultBuffer<DT> gb, ffi::ResultBuffer<DT> loss) {
   using T = ffi::NativeType<DT>;
   const auto dims = x.dimensions();
   if (dims.size() != 2) {
@@ -267,8 +279,8 @@ ffi::Error FusedSums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ff
   const std::function<void()> work = [&]() {
     for (int64_t p = next++; p < parts; p = next++) {
       const int64_t lo = p * chunk, hi = std::min(m, lo + chunk);
-      if (lo < hi) rows_sums<T>(X, Y, W, B, m, n, padded, lo, hi, &part_gw[p * n], &part_gb[p],
-                                 &part_loss[p]);
+      if (lo < hi) rows_sums<T>(X, Y, W, B, m, n, padded, lo, hi, linear != 0, &part_gw[p * n],
+                                 &part_gb[p], &part_loss[p]);
     }
   };
   lrjax::Pool::Run(workers, work);
@@ -298,6 +310,7 @@ ffi::Error FusedSums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ff
       .Arg<ffi::Buffer<DT>>()             \
       .Arg<ffi::Buffer<DT>>()             \
       .Attr<int64_t>("threads")           \
+      .Attr<int64_t>("linear")            \
       .Ret<ffi::Buffer<DT>>()             \
       .Ret<ffi::Buffer<DT>>()             \
       .Ret<ffi::Buffer<DT>>()

@@ -6,6 +6,9 @@
 //   Z = X·W + b,  dZ = σ(Z) - y,  L = y·softplus(-Z) + (1 - y)·softplus(Z)
 // (dZ and L times V where V is given), and the outputs are the column sums
 // G = Xᵀ·dZ (n, K), gb = Σ dZ (K,) and loss = Σ L (K,).
+// With the attribute linear = 1, dZ = Z and L = Z² (times V; y is not read): then
+// G and gb hold X̃ᵀVX̃·[W; b] with X̃ = [X, 1], the weighted power-iteration
+// product of the learning rate "auto" (lrjax/_solver.py).
 //
 // With K models a step is two matrix products of 2·m·n·K flops each, so it is
 // bound by arithmetic, not by reading X: at 200 000 x 100 and K = 64 the
@@ -160,27 +163,33 @@ inline void add_columns(const T* A, int64_t k, int64_t Kp, double* s) {
 // dZ and L in place of Z for a block of k rows (Kp models each), the same
 // stable forms as lrjax._fused.dz_and_loss: sign = 1 - 2y, s = sign·z,
 // e = exp(-|s|), L = softplus(s) = max(s, 0) + log1p(e), dz = sign·σ(s); times
-// the example weights V (k, K) where given. Adds them into the column sums, in
+// the example weights V (k, K) where given (with `linear`: Z itself and Z², times V).
+// Adds them into the column sums, in
 // double: m equal float32 losses summed in float32 drift by up to m·2⁻²⁴.
 // One loop over the whole block, so that narrow K still fills the vectors of
 // exp and log1p; `sign` and `ls` are scratch for k·Kp values.
 template <typename T, int L>
 inline void dz_block(T* Z, const T* y, const T* V, int64_t k, int64_t K, int64_t Kp, T* sign,
-                     T* ls, double* sum_dz, double* sum_loss) {
-  for (int64_t r = 0; r < k; ++r) {
-    const T s = T(1) - T(2) * y[r];
-    for (int64_t c0 = 0; c0 < Kp; c0 += L) {
+                     T* ls, double* sum_dz, double* sum_loss, bool linear) {
+  if (linear) {  // dZ = Z, L = Z²
 #pragma omp simd
-      for (int c = 0; c < L; ++c) sign[r * Kp + c0 + c] = s;
+    for (int64_t i = 0; i < k * Kp; ++i) ls[i] = Z[i] * Z[i];
+  } else {
+    for (int64_t r = 0; r < k; ++r) {
+      const T s = T(1) - T(2) * y[r];
+      for (int64_t c0 = 0; c0 < Kp; c0 += L) {
+#pragma omp simd
+        for (int c = 0; c < L; ++c) sign[r * Kp + c0 + c] = s;
+      }
     }
-  }
 #pragma omp simd
-  for (int64_t i = 0; i < k * Kp; ++i) {
-    const T s = sign[i] * Z[i];
-    const T e = std::exp(-std::fabs(s));
-    const T sigma = (s >= T(0) ? T(1) : e) / (T(1) + e);
-    Z[i] = sign[i] * sigma;
-    ls[i] = std::fmax(s, T(0)) + log1p_unit(e);
+    for (int64_t i = 0; i < k * Kp; ++i) {
+      const T s = sign[i] * Z[i];
+      const T e = std::exp(-std::fabs(s));
+      const T sigma = (s >= T(0) ? T(1) : e) / (T(1) + e);
+      Z[i] = sign[i] * sigma;
+      ls[i] = std::fmax(s, T(0)) + log1p_unit(e);
+    }
   }
   for (int64_t r = 0; V != nullptr && r < k; ++r) {
 #pragma omp simd
@@ -197,7 +206,8 @@ inline void dz_block(T* Z, const T* y, const T* V, int64_t k, int64_t K, int64_t
 // all zeroed; the tiles are L models wide and Kp is a multiple of L.
 template <typename T, int L>
 void rows_sums(const T* X, const T* y, const T* W, const T* b, const T* V, int64_t n, int64_t K,
-               int64_t Kp, int64_t lo, int64_t hi, double* G, double* gb, double* loss) {
+               int64_t Kp, int64_t lo, int64_t hi, bool linear, double* G, double* gb,
+               double* loss) {
   const int64_t row_bytes = std::max<int64_t>(1, n * int64_t(sizeof(T)));
   // A block's rows of X and Z both stay in cache for the second product.
   const int64_t per_row = (n + Kp) * int64_t(sizeof(T));
@@ -231,7 +241,8 @@ void rows_sums(const T* X, const T* y, const T* W, const T* b, const T* V, int64
     for (int64_t c = 0; r < k && c < Kp; c += L) {
       z_edge<T, L>(int(k - r), x + r * n, n, W, b, Kp, c, Zb + r * Kp);
     }
-    dz_block<T, L>(Zb, y + i0, V == nullptr ? nullptr : V + i0 * K, k, K, Kp, sign, ls, gb, loss);
+    dz_block<T, L>(Zb, y + i0, V == nullptr ? nullptr : V + i0 * K, k, K, Kp, sign, ls, gb, loss,
+                   linear);
     // acc += Xᵀ·dZ for the block (rows of X again, now from cache).
     int64_t j = 0;
     for (; j + kTile <= n; j += kTile) {
@@ -248,7 +259,7 @@ void rows_sums(const T* X, const T* y, const T* W, const T* b, const T* V, int64
 
 template <ffi::DataType DT>
 ffi::Error ManySums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ffi::Buffer<DT> b,
-                    ffi::Buffer<DT> v, int64_t threads, ffi::ResultBuffer<DT> g,
+                    ffi::Buffer<DT> v, int64_t threads, int64_t linear, ffi::ResultBuffer<DT> g,
                     ffi::ResultBuffer<DT> gb, ffi::ResultBuffer<DT> loss) {
   using T = ffi::NativeType<DT>;
   const auto dims = x.dimensions();
@@ -292,8 +303,8 @@ ffi::Error ManySums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ffi
     for (int64_t p = next++; p < parts; p = next++) {
       const int64_t lo = p * chunk, hi = std::min(m, lo + chunk);
       double* s = &part_s[p * 2 * Kp];
-      if (lo < hi) sums(X, Y, W.data(), B.data(), V, n, K, Kp, lo, hi,
-                                &part_g[p * n * Kp], s, s + Kp);
+      if (lo < hi) sums(X, Y, W.data(), B.data(), V, n, K, Kp, lo, hi, linear != 0,
+                        &part_g[p * n * Kp], s, s + Kp);
     }
   };
   lrjax::Pool::Run(workers, work);
@@ -328,6 +339,7 @@ ffi::Error ManySums(ffi::Buffer<DT> x, ffi::Buffer<DT> y, ffi::Buffer<DT> w, ffi
       .Arg<ffi::Buffer<DT>>()             \
       .Arg<ffi::Buffer<DT>>()             \
       .Attr<int64_t>("threads")           \
+      .Attr<int64_t>("linear")            \
       .Ret<ffi::Buffer<DT>>()             \
       .Ret<ffi::Buffer<DT>>()             \
       .Ret<ffi::Buffer<DT>>()
