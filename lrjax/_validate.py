@@ -150,7 +150,10 @@ def as_device_array(X) -> jax.Array:
     offset = -raw.ctypes.data % ALIGN
     out = raw[offset : offset + nbytes].view(dtype).reshape(X.shape)
     np.copyto(out, X, casting="same_kind")
-    return jax.device_put(out, may_alias=True)
+    try:
+        return jax.device_put(out, may_alias=True)
+    except TypeError:  # a JAX before may_alias: it copies, from an aligned buffer at least
+        return jnp.asarray(out)
 
 
 def check_matrix(X) -> jax.Array:
