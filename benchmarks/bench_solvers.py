@@ -177,7 +177,7 @@ def lanczos_rows(chosen: dict) -> str:
     at a 1 % rise of its estimate."""
     import jax.numpy as jnp
 
-    from lrjax import _solver, _train
+    from lrjax import _solver, _sums, _train
 
     chosen = dict(chosen)
     chosen["isotropic 5,000 x 1,000 (wide)"] = (np.random.default_rng(1).normal(size=(5000, 1000)),
@@ -190,8 +190,8 @@ def lanczos_rows(chosen: dict) -> str:
     for name, (X, _) in chosen.items():
         Xj = jnp.asarray(X)
         count = []
-        threads = _train._rate_threads(Xj, "auto")
-        product = _train._product(Xj, None, threads)
+        threads = _train._threads(Xj, "auto")
+        product = _sums.product(Xj, None, threads)
 
         def counted(v, product=product, count=count):
             jax.debug.callback(lambda: count.append(1))

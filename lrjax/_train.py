@@ -5,7 +5,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from lrjax import _fused, _native, _parallel, _solver
+from lrjax import _fused, _native, _parallel, _solver, _sums
 from lrjax._forward import logits
 from lrjax._types import Grads, Params
 from lrjax._validate import (
@@ -52,84 +52,17 @@ def _fit(X, y, learning_rate, init, steps):
     return jax.lax.scan(body, init, length=steps)
 
 
-def _gradient(method: str, X, y, weights, rows: int, n_threads: int):
-    """``params -> (cost, Params of ∇J)`` for the (weighted) mean cost, one pass over X
-    laid out as ``method`` reads it. Built inside a jit: the copies are made once."""
-    total = X.shape[0] if weights is None else jnp.sum(weights)
-    if method == "native" and weights is None:
-        kernel = partial(_native.fused_sums, X, y, n_threads=n_threads)
-    elif method == "native":
-        sw = weights[:, None]
-
-        def kernel(params):
-            G, gb, loss = _native.many_sums(X, y, params.w[:, None], params.b[None], sw,
-                                            n_threads=n_threads)  # fmt: skip
-            return G[:, 0], gb[0], loss[0]
-    elif method == "fused":
-        XT3, y3, mask3 = jax.lax.optimization_barrier(_fused.to_blocks(X, y, rows))
-        if weights is not None:
-            mask3 = mask3 * _fused.to_blocks(X, weights, rows)[1]
-        kernel = partial(_fused.block_sums, XT3, y3, mask3)
-    else:
-        XT = jax.lax.optimization_barrier(X.T) if method == "transposed" else None
-        s = 1 if weights is None else weights
-
-        def kernel(params):
-            z = params.w @ XT + params.b if XT is not None else logits(params, X)
-            dz, loss = _fused.dz_and_loss(z, y)
-            dz = dz * s
-            gw = XT @ dz if XT is not None else dz @ X
-            return gw, jnp.sum(dz), jnp.sum(loss * s)
-
-    def grads(params):
-        gw, gb, loss = kernel(params)
-        return loss / total, Params(w=gw / total, b=gb / total)
-
-    return grads
-
-
 @partial(jax.jit, static_argnames=("method", "steps", "momentum", "rows", "n_threads"))
 def _fit_solver(X, y, weights, learning_rate, init, tol, *, method, steps, momentum, rows,
                 n_threads):  # fmt: skip
-    grads = _gradient(method, X, y, weights, rows, n_threads)
+    grads = _sums.gradient(method, X, y, weights, rows, n_threads)
     return _solver.descend(grads, init, learning_rate, steps=steps, momentum=momentum, tol=tol)
-
-
-def _product(X, weights, n_threads: int):
-    """``v -> X̃ᵀ S X̃ v`` (X̃ = [X, 1], S the weights), the Lanczos iteration's product.
-
-    With ``n_threads`` the native kernels' linear sums (dz = z): one pass over X, the
-    same pass as a step of method "native". Else XLA's two products, as "scan" reads X.
-    """
-    n = X.shape[1]
-    if n_threads:
-        zeros = jnp.zeros(X.shape[:1], X.dtype)  # the labels, which linear sums do not read
-
-        def sums(v):
-            if weights is None:
-                return _native.fused_sums(X, zeros, Params(v[:n], v[n]), n_threads=n_threads,
-                                          linear=True)  # fmt: skip
-            G, gb, _ = _native.many_sums(X, zeros, v[:n, None], v[n:], weights[:, None],
-                                         n_threads=n_threads, linear=True)  # fmt: skip
-            return G[:, 0], gb[0], None
-    else:
-        s = 1 if weights is None else weights
-
-        def sums(v):
-            u = s * (X @ v[:n] + v[n])
-            return u @ X, jnp.sum(u), None
-
-    def product(v):
-        gw, gb, _ = sums(v)
-        return jnp.concatenate([gw, gb[None]])
-
-    return product
 
 
 @partial(jax.jit, static_argnames="n_threads")
 def _auto_rate(X, weights, *, n_threads: int):
     total = X.shape[0] if weights is None else jnp.sum(weights)
-    product = _product(X, weights, n_threads)
+    product = _sums.product(X, weights, n_threads)
     return 1 / _solver.lipschitz(product, X.shape[1] + 1, X.dtype, total)
 
 
@@ -161,7 +94,7 @@ def auto_learning_rate(
     _check_method(method)
     X = check_matrix(X)
     weights = check_weights(sample_weight, X)
-    return _auto_rate(X, weights, n_threads=_rate_threads(X, method))
+    return _auto_rate(X, weights, n_threads=_threads(X, method))
 
 
 def _check_method(method) -> None:
@@ -169,8 +102,9 @@ def _check_method(method) -> None:
         raise ValueError(f"Unknown method {method!r}: pass one of {', '.join(map(repr, METHODS))}")
 
 
-def _rate_threads(X, method: str) -> int:
-    """The native kernel's threads for the "auto" rate's products, or 0 for XLA's."""
+def _threads(X, method: str) -> int:
+    """The native kernels' threads where ``method`` (or the one "auto" picks) is "native",
+    else 0 (XLA)."""
     method = _auto_method(X) if method == "auto" else method
     return _native.threads_for(X, instead="scan") if method == "native" else 0
 
@@ -261,11 +195,11 @@ def fit(
     if method == "auto":
         method = _auto_method(X)
         method = "transposed" if general and method == "sharded" else method
+    n_threads = _threads(X, method)
     if auto_rate:
-        learning_rate = _auto_rate(X, weights, n_threads=_rate_threads(X, method))
+        learning_rate = _auto_rate(X, weights, n_threads=n_threads)
     if general:
         rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
-        n_threads = _native.threads_for(X, instead="scan") if method == "native" else 0
         params, history, taken = _fit_solver(
             X, y, weights, learning_rate, init, tol, method=method, steps=steps,
             momentum=momentum, rows=rows if method == "fused" else 0, n_threads=n_threads,
@@ -277,7 +211,6 @@ def fit(
         rows = _fused.block_rows(X.shape[1], X.dtype.itemsize, X.shape[0])
         return _fused.fit_fused(X, y, learning_rate, init, steps, rows)
     if method == "native":
-        n_threads = _native.threads_for(X, instead="scan")
         return _native.fit_native(X, y, learning_rate, init, steps, n_threads)
     if method == "sharded":
         return _parallel.run_sharded(X, y, learning_rate, init, steps)
